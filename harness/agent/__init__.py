@@ -1,0 +1,1 @@
+"""The platform side of a custom number: OPTIONS, REGISTER, calls, the inbound UAS, RTP."""

@@ -1,0 +1,3 @@
+#!/bin/sh
+# Refuse every service start during image builds (invoke-rc.d convention).
+exit 101

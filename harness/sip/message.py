@@ -1,0 +1,374 @@
+"""The SIP message model: :class:`Headers`, :class:`Request`, :class:`Response`.
+
+Messages are plain mutable objects built from structured values; the parser
+(:mod:`harness.sip.parser`) produces them and :meth:`Message.to_bytes` serialises
+them.  Header names are compared case-insensitively and compact forms (``v``,
+``f``, ``i``...) are expanded to their canonical long names on insertion, so
+``headers.get("via")`` finds a header received as ``v:``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from harness.sip.errors import LocalProtocolError
+
+SIP_VERSION = "SIP/2.0"
+
+#: RFC 3261 §7.3.3 and later RFCs: compact form -> canonical name.
+COMPACT_FORMS: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+_CANONICAL: dict[str, str] = {
+    name.lower(): name
+    for name in (
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Alert-Info",
+        "Allow",
+        "Authentication-Info",
+        "Authorization",
+        "Call-ID",
+        "Call-Info",
+        "Contact",
+        "Content-Disposition",
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Length",
+        "Content-Type",
+        "CSeq",
+        "Date",
+        "Error-Info",
+        "Expires",
+        "From",
+        "In-Reply-To",
+        "Max-Forwards",
+        "Min-Expires",
+        "MIME-Version",
+        "Organization",
+        "P-Asserted-Identity",
+        "P-Preferred-Identity",
+        "Path",
+        "Priority",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Require",
+        "Reason",
+        "Record-Route",
+        "Reply-To",
+        "Require",
+        "Retry-After",
+        "Route",
+        "Server",
+        "Service-Route",
+        "Subject",
+        "Supported",
+        "Timestamp",
+        "To",
+        "Unsupported",
+        "User-Agent",
+        "Via",
+        "Warning",
+        "WWW-Authenticate",
+        *COMPACT_FORMS.values(),
+    )
+}
+
+#: Headers whose values contain commas that do not separate values (RFC 3261
+#: §7.3.1: the auth headers' grammar is not a comma-separated list of values).
+NON_SPLITTABLE: frozenset[str] = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "www-authenticate",
+        "proxy-authenticate",
+        "authentication-info",
+        "date",
+        "retry-after",
+        "subject",
+        "user-agent",
+        "server",
+        "organization",
+        "call-id",
+        "cseq",
+        "content-length",
+        "content-type",
+        "max-forwards",
+        "expires",
+        "min-expires",
+        "timestamp",
+        "warning",
+        "reason",
+        "identity",
+    }
+)
+
+
+def canonical_name(name: str) -> str:
+    """Return the canonical spelling of a header name (compact forms expanded)."""
+    lowered = name.strip().lower()
+    if len(lowered) == 1 and lowered in COMPACT_FORMS:
+        return COMPACT_FORMS[lowered]
+    return _CANONICAL.get(lowered, name.strip())
+
+
+def split_header_values(value: str) -> list[str]:
+    """Split a comma-separated header value, respecting quotes and ``<...>``.
+
+    ``'<sip:a@x>;q=1, "B, b" <sip:b@y>'`` gives two values.
+    """
+    parts: list[str] = []
+    current: list[str] = []
+    in_quotes = False
+    in_angle = False
+    escaped = False
+    for ch in value:
+        if escaped:
+            current.append(ch)
+            escaped = False
+            continue
+        if in_quotes:
+            if ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_quotes = False
+            current.append(ch)
+            continue
+        if ch == '"':
+            in_quotes = True
+        elif ch == "<":
+            in_angle = True
+        elif ch == ">":
+            in_angle = False
+        elif ch == "," and not in_angle:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    tail = "".join(current).strip()
+    if tail or parts:
+        parts.append(tail)
+    return [p for p in parts if p]
+
+
+class Headers:
+    """An ordered, case-insensitive multi-map of header fields.
+
+    Each stored field is one ``(canonical name, value)`` pair as it appeared on
+    a header line (a line ``Via: a, b`` is stored once; :meth:`get_all` splits it).
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
+        self._fields: list[tuple[str, str]] = []
+        for name, value in fields:
+            self.add(name, value)
+
+    @classmethod
+    def from_canonical(cls, fields: list[tuple[str, str]]) -> Headers:
+        """Wrap fields whose names are canonical and whose values hold no line break.
+
+        The list is taken over, not copied: this is the parser's fast path, which
+        has already done what :meth:`add` checks for every field.
+        """
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        return headers
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field after any existing ones."""
+        if "\r" in value or "\n" in value:
+            raise LocalProtocolError(f"header {name!r} value contains a line break")
+        self._fields.append((canonical_name(name), value))
+
+    def insert_first(self, name: str, value: str) -> None:
+        """Insert a field before every other (a new top Via, a pre-loaded Route)."""
+        if "\r" in value or "\n" in value:
+            raise LocalProtocolError(f"header {name!r} value contains a line break")
+        self._fields.insert(0, (canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field of that name with one field (at the first one's place)."""
+        canon = canonical_name(name)
+        key = canon.lower()
+        for index, (existing, _) in enumerate(self._fields):
+            if existing.lower() == key:
+                self._fields[index] = (canon, value)
+                self._fields = [
+                    pair
+                    for i, pair in enumerate(self._fields)
+                    if i == index or pair[0].lower() != key
+                ]
+                return
+        self.add(canon, value)
+
+    def remove(self, name: str) -> None:
+        """Remove every field of that name."""
+        key = canonical_name(name).lower()
+        self._fields = [pair for pair in self._fields if pair[0].lower() != key]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of that header (for a splittable header, the first element)."""
+        values = self.get_all(name)
+        return values[0] if values else default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of that header, in order, comma-separated lists split.
+
+        The auth headers and the other single-valued headers of
+        :data:`NON_SPLITTABLE` are never split on commas.
+        """
+        key = canonical_name(name).lower()
+        raw = [value for field_name, value in self._fields if field_name.lower() == key]
+        if key in NON_SPLITTABLE:
+            return raw
+        values: list[str] = []
+        for value in raw:
+            values.extend(split_header_values(value))
+        return values
+
+    def get_raw(self, name: str) -> list[str]:
+        """Every field value of that name, unsplit, as on the wire."""
+        key = canonical_name(name).lower()
+        return [value for field_name, value in self._fields if field_name.lower() == key]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = canonical_name(name).lower()
+        return any(field_name.lower() == key for field_name, _ in self._fields)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(list(self._fields))
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return [(n.lower(), v) for n, v in self._fields] == [
+            (n.lower(), v) for n, v in other._fields
+        ]
+
+    def __repr__(self) -> str:
+        return f"Headers({self._fields!r})"
+
+    def copy(self) -> Headers:
+        clone = Headers()
+        clone._fields = list(self._fields)
+        return clone
+
+
+@dataclass
+class Message:
+    """Fields common to requests and responses."""
+
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    # --- convenience accessors for the headers every message carries -----------
+    @property
+    def call_id(self) -> str | None:
+        return self.headers.get("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str] | None:
+        """``(number, method)`` of the CSeq header, or None when absent or malformed."""
+        raw = self.headers.get("CSeq")
+        if raw is None:
+            return None
+        parts = raw.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            return None
+        return int(parts[0]), parts[1]
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def to_bytes(self, *, compact: bool = False) -> bytes:
+        """Serialise: start line, header lines, empty line, body.
+
+        Content-Length is always written and always equals ``len(body)``
+        (an existing Content-Length header is replaced).
+        """
+        lines = [self.start_line()]
+        reverse_compact = {v.lower(): k for k, v in COMPACT_FORMS.items()} if compact else {}
+        for name, value in self.headers:
+            if name.lower() == "content-length":
+                continue
+            out_name = reverse_compact.get(name.lower(), name) if compact else name
+            lines.append(f"{out_name}: {value}")
+        length_name = "l" if compact else "Content-Length"
+        lines.append(f"{length_name}: {len(self.body)}")
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        return head.encode("utf-8") + self.body
+
+
+@dataclass
+class Request(Message):
+    """A SIP request; ``uri`` is the Request-URI exactly as on the wire."""
+
+    method: str = ""
+    uri: str = ""
+    version: str = SIP_VERSION
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri} call_id={self.call_id!r}>"
+
+
+@dataclass
+class Response(Message):
+    """A SIP response."""
+
+    status: int = 0
+    reason: str = ""
+    version: str = SIP_VERSION
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason} call_id={self.call_id!r}>"
+
+
+def make_request(
+    method: str, uri: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
+) -> Request:
+    """Build a request from structured parts (keyword-friendly constructor)."""
+    return Request(method=method, uri=uri, headers=Headers(headers), body=body)
+
+
+def make_response(
+    status: int, reason: str, headers: Iterable[tuple[str, str]] = (), body: bytes = b""
+) -> Response:
+    """Build a response from structured parts."""
+    return Response(status=status, reason=reason, headers=Headers(headers), body=body)
