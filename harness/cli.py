@@ -42,11 +42,27 @@ def _root(
 
 def _register_commands() -> None:
     # Each command lives in its own module under harness.commands.
-    from harness.commands import doctor, images, validate  # noqa: PLC0415
+    from harness.commands import (  # noqa: PLC0415
+        analyze,
+        answer,
+        call,
+        doctor,
+        images,
+        options,
+        peers,
+        register,
+        validate,
+    )
 
     validate.register(app)
     images.register(app)
     doctor.register(app)
+    peers.register(app)
+    analyze.register(app)
+    options.register(app)
+    register.register(app)
+    call.register(app)
+    answer.register(app)
 
 
 _register_commands()

@@ -196,6 +196,10 @@ class RtpEndpoint:
         host, port = self._transport.get_extra_info("sockname")[:2]
         return str(host), int(port)
 
+    @property
+    def closed(self) -> bool:
+        return self._transport is None
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -242,12 +246,14 @@ class RtpEndpoint:
         send: bool = True,
         echo: bool = False,
         linger: float = 0.3,
+        stop: asyncio.Event | None = None,
     ) -> RtpStats:
         """Send (when ``send``) and receive for ``duration`` seconds, then report.
 
         ``echo`` reflects every received datagram to its sender (an echo service).
         ``linger`` keeps receiving a little after the last packet so echoes of
-        the last packets are counted.
+        the last packets are counted. Setting ``stop`` ends the run early (a BYE
+        arrived); the figures then cover what was sent and received until then.
         """
         if self._transport is None or self._loop is None:
             raise RuntimeError("RTP endpoint is not open")
@@ -276,8 +282,10 @@ class RtpEndpoint:
             for n in range(count):
                 deadline = start + n * ptime
                 delay = deadline - self._loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                if delay > 0 and await _stopped_within(stop, delay):
+                    break
+                if stop is not None and stop.is_set():
+                    break
                 payload = _TAG.pack(self._salt, n) + audio[_TAG.size :]
                 packet = RtpPacket(
                     pt, seq + n, timestamp + n * samples_per_packet, ssrc, payload, marker=n == 0
@@ -285,8 +293,9 @@ class RtpEndpoint:
                 self._sent_at[n] = self._loop.time()
                 self._transport.sendto(packet.to_bytes(), remote)
                 stats.packets_sent += 1
-            remaining = start + duration - self._loop.time()
-            await asyncio.sleep(max(0.0, remaining) + linger)
+            if stop is None or not stop.is_set():
+                remaining = start + duration - self._loop.time()
+                await _stopped_within(stop, max(0.0, remaining) + linger)
         finally:
             stats.duration_s = round(self._loop.time() - start, 3)
             stats.packets_lost = self._recv.lost
@@ -298,6 +307,18 @@ class RtpEndpoint:
             self._stats = None
             self._sent_at.clear()
         return stats
+
+
+async def _stopped_within(stop: asyncio.Event | None, delay: float) -> bool:
+    """Sleep ``delay`` seconds, or less when ``stop`` is set; True when it was."""
+    if stop is None:
+        await asyncio.sleep(delay)
+        return False
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        return False
+    return True
 
 
 class _EchoProtocol(asyncio.DatagramProtocol):

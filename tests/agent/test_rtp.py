@@ -131,3 +131,26 @@ def test_receive_loss_follows_rfc3550() -> None:
     assert stats["packets_received"] == 15
     # Sequence 100..118 seen (119 was skipped): expected 19, received 15.
     assert stats["packets_lost"] == 4
+
+
+async def _stopped_early_run() -> tuple[dict[str, object], float]:
+    echo = await echo_server("127.0.0.1")
+    stop = asyncio.Event()
+    try:
+        port = echo.get_extra_info("sockname")[1]
+        async with await RtpEndpoint.open("127.0.0.1") as endpoint:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.2, stop.set)
+            started = loop.time()
+            stats = await endpoint.run(("127.0.0.1", port), 5.0, stop=stop)
+            elapsed = loop.time() - started
+    finally:
+        echo.close()
+    return stats.to_dict(), elapsed
+
+
+def test_stop_ends_the_run_early_with_figures() -> None:
+    stats, elapsed = asyncio.run(asyncio.wait_for(_stopped_early_run(), timeout=10))
+    assert elapsed < 1.0  # not the 5 s asked for
+    assert 5 <= stats["packets_sent"] <= 15
+    assert stats["echo_received"] >= 5

@@ -1,0 +1,174 @@
+"""Running the catalogue: every check over a capture's flows (and a number, if given).
+
+:func:`run_checks` never raises because of what the capture holds: each check runs
+guarded, and a check that raises becomes one ``error`` result for that check (a
+harness bug, reported with the exception's type and message), while the other
+checks still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from harness.capture.decode import Decoded, DecodeIssue, TlsStream
+from harness.capture.flows import Flows, build_flows
+from harness.capture.rtp import RtpStream
+from harness.checks.catalogue import all_checks
+from harness.checks.locality import infer_locality, locality_from
+from harness.checks.registry import (
+    Check,
+    CheckContext,
+    CheckResult,
+    CheckSettings,
+    Finding,
+    Locality,
+    Outcome,
+    Severity,
+    mask_uri_passwords,
+    to_evidence,
+)
+from harness.numbers.effective import effective_view
+from harness.numbers.model import NumberConfig
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Every check's :class:`Finding`, in catalogue (id) order."""
+
+    findings: tuple[Finding, ...]
+    locality: Locality
+    number_given: bool
+
+    @property
+    def failed(self) -> tuple[Finding, ...]:
+        """Findings whose outcome is ``fail`` or ``error``."""
+        return tuple(f for f in self.findings if f.outcome in (Outcome.FAIL, Outcome.ERROR))
+
+    @property
+    def ok(self) -> bool:
+        """True when no check failed (nor errored)."""
+        return not self.failed
+
+    def finding(self, check_id: str) -> Finding:
+        for item in self.findings:
+            if item.check.id == check_id:
+                return item
+        raise KeyError(check_id)
+
+    def counts(self) -> dict[str, int]:
+        """Failed findings per severity, plus totals per outcome."""
+        counts = {s.value: 0 for s in Severity}
+        for item in self.failed:
+            counts[item.check.severity.value] += 1
+        for outcome in Outcome:
+            counts[outcome.value] = sum(1 for f in self.findings if f.outcome is outcome)
+        return counts
+
+
+def build_context(
+    flows: Flows,
+    number: NumberConfig | None = None,
+    *,
+    issues: Iterable[DecodeIssue] = (),
+    tls_streams: Iterable[TlsStream] = (),
+    rtp: Mapping[str, tuple[RtpStream, ...]] | None = None,
+    local_addresses: Iterable[str] | None = None,
+    settings: CheckSettings | None = None,
+) -> CheckContext:
+    """The :class:`CheckContext` for ``flows``; the number is kept without its password.
+
+    ``local_addresses`` (``ip`` or ``ip:port``) name the platform's side; when None
+    they are inferred from the capture (:func:`harness.checks.locality.infer_locality`).
+    """
+    safe = number.redacted() if number is not None else None
+    effective = effective_view(number) if number is not None else None
+    if local_addresses is not None:
+        locality = locality_from(local_addresses)
+    else:
+        locality = infer_locality(flows, effective)
+    return CheckContext(
+        flows=flows,
+        number=safe,
+        effective=effective,
+        locality=locality,
+        issues=tuple(issues),
+        tls_streams=tuple(tls_streams),
+        rtp=rtp,
+        settings=settings or CheckSettings(),
+    )
+
+
+def run_check(check: Check, ctx: CheckContext) -> Finding:
+    """Run one check guarded; see the module docstring."""
+    if check.needs_number and ctx.number is None:
+        result = CheckResult(check.id, Outcome.NOT_APPLICABLE, "needs the number file (--number)")
+        return Finding(check, (result,))
+    results: list[CheckResult] = []
+    try:
+        for item in check.function(ctx):
+            evidence = tuple(to_evidence(source) for source in item.evidence)
+            reason = mask_uri_passwords(item.reason)
+            subject = None if item.subject is None else mask_uri_passwords(item.subject)
+            results.append(CheckResult(check.id, item.outcome, reason, evidence, subject))
+    except Exception as err:  # reported as this check's error result, see module docstring
+        results.append(
+            CheckResult(
+                check.id,
+                Outcome.ERROR,
+                f"the check itself failed: {type(err).__name__}: {err}",
+            )
+        )
+    if not results:
+        results.append(
+            CheckResult(check.id, Outcome.NOT_APPLICABLE, "nothing in the capture it applies to")
+        )
+    return Finding(check, tuple(results))
+
+
+def run_checks(
+    flows: Flows,
+    number: NumberConfig | None = None,
+    *,
+    issues: Iterable[DecodeIssue] = (),
+    tls_streams: Iterable[TlsStream] = (),
+    rtp: Mapping[str, tuple[RtpStream, ...]] | None = None,
+    local_addresses: Iterable[str] | None = None,
+    settings: CheckSettings | None = None,
+    checks: Iterable[Check] | None = None,
+) -> CheckRun:
+    """Run ``checks`` (default: the whole catalogue) and return their findings."""
+    ctx = build_context(
+        flows,
+        number,
+        issues=issues,
+        tls_streams=tls_streams,
+        rtp=rtp,
+        local_addresses=local_addresses,
+        settings=settings,
+    )
+    chosen = tuple(checks) if checks is not None else all_checks()
+    findings = tuple(run_check(item, ctx) for item in chosen)
+    return CheckRun(findings, ctx.locality, number is not None)
+
+
+def check_decoded(
+    decoded: Decoded,
+    number: NumberConfig | None = None,
+    *,
+    rtp: Mapping[str, tuple[RtpStream, ...]] | None = None,
+    local_addresses: Iterable[str] | None = None,
+    settings: CheckSettings | None = None,
+) -> tuple[Flows, CheckRun]:
+    """Build the flows of a decoded capture and run every check over them."""
+    flows = build_flows(decoded)
+    run = run_checks(
+        flows,
+        number,
+        issues=decoded.issues,
+        tls_streams=decoded.tls_streams,
+        rtp=rtp,
+        local_addresses=local_addresses,
+        settings=settings,
+    )
+    return flows, run

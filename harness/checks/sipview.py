@@ -1,0 +1,240 @@
+"""Tolerant readers of captured SIP messages, shared by the checks.
+
+Everything here returns None (or an empty tuple) for a header that is missing or
+malformed instead of raising: a peer's malformed header is something a check
+reports, never a reason for it to crash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+
+from harness.capture.decode import CapturedMessage
+from harness.capture.flows import Call, Transaction, from_tag, to_tag
+from harness.checks.registry import CheckContext
+from harness.numbers.effective import Target
+from harness.sip.digest import Challenge, Credentials, parse_challenges, parse_credentials
+from harness.sip.errors import SipError
+from harness.sip.message import Request, Response
+from harness.sip.uri import NameAddr, SipUri, TelUri, Via, parse_name_addr, parse_uri, parse_via
+
+AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
+CHALLENGE_HEADERS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
+
+
+def request_of(captured: CapturedMessage | None) -> Request | None:
+    if captured is None:
+        return None
+    msg = captured.message
+    return msg if isinstance(msg, Request) else None
+
+
+def response_of(captured: CapturedMessage | None) -> Response | None:
+    if captured is None:
+        return None
+    msg = captured.message
+    return msg if isinstance(msg, Response) else None
+
+
+def status_of(captured: CapturedMessage) -> int:
+    msg = captured.message
+    return msg.status if isinstance(msg, Response) else 0
+
+
+def method_of(captured: CapturedMessage) -> str:
+    """The request method, or the CSeq method of a response ("" when unknown)."""
+    msg = captured.message
+    if isinstance(msg, Request):
+        return msg.method
+    cseq = msg.cseq
+    return cseq[1] if cseq else ""
+
+
+def name_addr(value: str | None) -> NameAddr | None:
+    if value is None:
+        return None
+    try:
+        return parse_name_addr(value)
+    except (SipError, ValueError):
+        return None
+
+
+def header_uri(msg: Request | Response, header: str) -> SipUri | TelUri | None:
+    """The URI of the first value of a name-addr header (From, To, P-Asserted-Identity)."""
+    parsed = name_addr(msg.headers.get(header))
+    return None if parsed is None else parsed.uri
+
+
+def request_uri(msg: Request) -> SipUri | TelUri | None:
+    try:
+        return parse_uri(msg.uri)
+    except (SipError, ValueError):
+        return None
+
+
+def uri_user(uri: SipUri | TelUri | None) -> str | None:
+    """The user part (unescaped, without ``;`` user parameters) or a tel number."""
+    if uri is None:
+        return None
+    if isinstance(uri, TelUri):
+        return uri.number
+    user = uri.user_unescaped
+    return None if user is None else user.split(";", 1)[0]
+
+
+def uri_host(uri: SipUri | TelUri | None) -> str | None:
+    return uri.host.lower() if isinstance(uri, SipUri) else None
+
+
+def vias(msg: Request | Response) -> tuple[Via, ...]:
+    """Every Via value, top first; malformed values are left out."""
+    found: list[Via] = []
+    for value in msg.headers.get_all("Via"):
+        try:
+            found.append(parse_via(value))
+        except (SipError, ValueError):
+            continue
+    return tuple(found)
+
+
+def top_via(msg: Request | Response) -> Via | None:
+    value = msg.headers.get("Via")
+    if value is None:
+        return None
+    try:
+        return parse_via(value)
+    except (SipError, ValueError):
+        return None
+
+
+def credentials(msg: Request) -> Iterator[tuple[str, str, Credentials | None]]:
+    """``(header name, raw value, parsed credentials or None)`` for every credential."""
+    for header in AUTH_HEADERS:
+        for value in msg.headers.get_raw(header):
+            try:
+                parsed: Credentials | None = parse_credentials(value)
+            except (SipError, ValueError):
+                parsed = None
+            yield header, value, parsed
+
+
+def has_credentials(msg: Request) -> bool:
+    return any(header in msg.headers for header in AUTH_HEADERS)
+
+
+def challenges(msg: Response) -> tuple[Challenge, ...]:
+    """The Digest challenges of a 401/407 (empty when none parse)."""
+    header = CHALLENGE_HEADERS.get(msg.status)
+    if header is None:
+        return ()
+    found: list[Challenge] = []
+    for value in msg.headers.get_raw(header):
+        try:
+            found.extend(parse_challenges(value))
+        except (SipError, ValueError):
+            continue
+    return tuple(found)
+
+
+def is_stale(msg: Response) -> bool:
+    return any(c.stale for c in challenges(msg))
+
+
+def route_uris(values: Iterable[str]) -> tuple[str, ...]:
+    """Route/Record-Route values as normalised URI strings (for comparing route sets)."""
+    found: list[str] = []
+    for value in values:
+        parsed = name_addr(value)
+        found.append(str(parsed.uri) if parsed is not None else value.strip())
+    return tuple(found)
+
+
+def is_initial(msg: Request) -> bool:
+    """An out-of-dialog request: no To tag."""
+    return to_tag(msg) is None
+
+
+def dialog_of(txn: Transaction) -> tuple[str | None, str | None]:
+    """``(from tag, to tag)`` of a transaction's request (or first response)."""
+    first = txn.request or (txn.responses[0] if txn.responses else None)
+    if first is None:
+        return None, None
+    return from_tag(first.message), to_tag(first.message)
+
+
+def transactions(call: Call, method: str | None = None) -> Iterator[Transaction]:
+    for txn in sorted(call.transactions, key=lambda t: t.start):
+        if method is None or txn.method == method:
+            yield txn
+
+
+def is_private_ip(text: str) -> bool:
+    """True for RFC 1918, loopback, link-local, CGNAT (RFC 6598) and ULA addresses."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if address.is_loopback or address.is_link_local or address.is_private:
+        return not address.is_unspecified
+    return address in ipaddress.ip_network("100.64.0.0/10")
+
+
+def is_public_ip(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return address.is_global
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def same_ip(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a.lower() == b.lower()
+
+
+def target_text(target: Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return f"{host}:{target.port}/{target.transport.via_name}"
+
+
+def first_requests(
+    ctx: CheckContext, *methods: str, initial: bool | None = None, outbound: bool | None = None
+) -> Iterator[tuple[Transaction, CapturedMessage, Request]]:
+    """The first copy of each transaction's request, in capture order.
+
+    ``methods`` filters by method (all when empty); ``initial`` True keeps
+    out-of-dialog requests only (no To tag), False in-dialog only; ``outbound``
+    True keeps what the platform sent, False what it received.
+    """
+    for txn in ctx.flows.transactions:
+        captured = txn.request
+        msg = request_of(captured)
+        if captured is None or msg is None:
+            continue
+        if methods and msg.method not in methods:
+            continue
+        if initial is not None and is_initial(msg) != initial:
+            continue
+        if outbound is True and not ctx.outbound(captured):
+            continue
+        if outbound is False and not ctx.inbound(captured):
+            continue
+        yield txn, captured, msg
+
+
+def capture_end(ctx: CheckContext) -> float:
+    """Timestamp of the last SIP message (0.0 for an empty capture)."""
+    ends = [call.end for call in ctx.flows.calls]
+    ends.extend(m.timestamp for m in ctx.flows.orphans)
+    return max(ends, default=0.0)
