@@ -18,7 +18,7 @@ shift || true
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-debian_packages=(docker.io docker-compose tshark sip-tester debootstrap iproute2 python3-venv ca-certificates openssl chromium)
+debian_packages=(docker.io docker-compose tshark sip-tester debootstrap iproute2 python3-venv ca-certificates openssl chromium sngrep)
 
 install_debian_packages() {
     local missing=()

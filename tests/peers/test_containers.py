@@ -28,6 +28,7 @@ from harness.numbers import NumberConfig, load_number_file
 from harness.peers.containers import (
     Peers,
     managed_containers,
+    owner_token,
     reap_leftovers,
     remove_runs,
     start_peers,
@@ -68,8 +69,10 @@ def engine() -> Iterator[Engine]:
     engine = _engine_or_skip()
     before = {c.name for c in managed_containers(engine)}
     yield engine
-    # Nothing this module started may outlive it.
-    left = [c.name for c in managed_containers(engine) if c.name not in before]
+    # Nothing this module started may outlive it (containers owned by this process:
+    # another harness run on the same engine is not ours to judge).
+    mine = owner_token()
+    left = [c.name for c in managed_containers(engine) if c.name not in before and c.owner == mine]
     engine.close()
     assert left == [], f"containers left behind: {left}"
 
