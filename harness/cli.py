@@ -51,6 +51,7 @@ def _register_commands() -> None:
         options,
         peers,
         register,
+        report,
         validate,
     )
 
@@ -59,6 +60,7 @@ def _register_commands() -> None:
     doctor.register(app)
     peers.register(app)
     analyze.register(app)
+    report.register(app)
     options.register(app)
     register.register(app)
     call.register(app)

@@ -20,8 +20,9 @@ from harness.capture.decode import CapturedMessage, Decoded, decode_capture
 from harness.capture.flows import Flows, Ladder, build_flows, label
 from harness.capture.rtp import RtpStream, analyze_rtp, attach_streams
 from harness.checks.registry import Evidence, Finding, Outcome
+from harness.checks.results_json import redact as scrub
 from harness.checks.run import CheckRun, run_checks
-from harness.numbers.model import PASSWORD_MASK, NumberConfig
+from harness.numbers.model import NumberConfig
 from harness.results import (
     Arrow,
     EvidenceRef,
@@ -78,14 +79,6 @@ def analyze_capture(
         local_addresses=local_addresses,
     )
     return CaptureAnalysis(path, decoded, flows, checks, streams, note)
-
-
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every non-empty secret replaced by the password mask."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, PASSWORD_MASK)
-    return text
 
 
 def message_text(captured: CapturedMessage, secrets: Iterable[str | None] = ()) -> str:

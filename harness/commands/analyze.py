@@ -5,9 +5,10 @@ Contract (scripts rely on it):
 * exit 0: no check failed; exit 1: at least one check failed (or a check itself
   errored); exit 2: the capture (or the number file) cannot be used, with one
   line ``error: ...`` on stderr.
-* ``DIR/results.json`` (default ``reports/out/`` under the current directory) holds
-  the :mod:`harness.checks.results_json` document with one record
-  (scenario ``analyze``, profile ``capture``).
+* ``DIR`` (default ``reports/out/`` under the current directory) gets the four
+  reports of :func:`harness.report.render_all`: ``results.json`` (the
+  :mod:`harness.results` shape, one record: scenario ``analyze``, profile
+  ``capture``), ``index.html``, ``junit.xml`` and ``summary.md``.
 * With ``--json`` stdout is exactly one JSON object: ``messages`` (SIP messages
   decoded), ``calls`` (distinct Call-IDs), ``registrations``, ``verdict``,
   ``findings`` (the checks that failed, each with ``id``, ``severity``, ``title``,
@@ -18,27 +19,24 @@ Contract (scripts rely on it):
 
 from __future__ import annotations
 
+import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from harness.capture.decode import Decoded, decode_capture
-from harness.capture.flows import Flows, build_flows
-from harness.capture.rtp import analyze_rtp, attach_streams
+from harness.capture.decode import Decoded
+from harness.capture.flows import Flows
 from harness.checks.registry import Finding, Outcome
-from harness.checks.results_json import (
-    document,
-    dumps,
-    redact,
-    run_record,
-    verdict,
-    write_results,
-)
-from harness.checks.run import CheckRun, check_decoded
+from harness.checks.results_json import dumps, redact, verdict
+from harness.checks.run import CheckRun
 from harness.commands.common import EXIT_FAILURE, EXIT_OK, user_errors
+from harness.evidence import analyze_capture, fill_record
 from harness.numbers import NumberConfig, load_number_file
+from harness.report import render_all
+from harness.results import RunResults, ScenarioRecord, Verdict
 
 DEFAULT_OUT = Path("reports") / "out"
 _EVIDENCE_LINES = 5
@@ -100,24 +98,32 @@ def run_analyze(
     number file.
     """
     started = time.monotonic()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     config = load_number_file(number_file) if number_file is not None else None
-    decoded = decode_capture(capture)
-    streams = None
-    if rtp and decoded.rtp_candidates:
-        analysis = analyze_rtp(capture)
-        if analysis.available:
-            streams = attach_streams(build_flows(decoded), analysis.streams)
-    flows, run = check_decoded(decoded, config, local_addresses=local, rtp=streams)
-    duration = time.monotonic() - started
+    analysis = analyze_capture(capture, config, local_addresses=local, rtp=rtp)
+    decoded, flows, run = analysis.decoded, analysis.flows, analysis.checks
     secrets = _secrets(config)
-    record = run_record(
+    failed = run.failed
+    record = ScenarioRecord(
         scenario="analyze",
         profile="capture",
-        findings=run.findings,
-        messages=decoded.messages,
-        duration_s=duration,
+        verdict=Verdict.PASS if run.ok else Verdict.FAIL,
+        title=f"Capture {capture.name}",
+        reason=(f"{failed[0].check.id} {failed[0].check.title}" if failed else ""),
+        started_at=started_at,
     )
-    path = write_results(out / "results.json", document([record]), secrets=secrets)
+    pcap_link = os.path.relpath(capture.resolve(), out.resolve())
+    fill_record(record, analysis, secrets=secrets, pcap=pcap_link)
+    record.duration_s = round(time.monotonic() - started, 3)
+    results = RunResults(
+        command="analyze",
+        started_at=started_at,
+        duration_s=record.duration_s,
+        number=config.to_public_dict() if config is not None else None,
+        profiles=["capture"],
+        records=[record],
+    )
+    path = render_all(results, out, secrets=[s for s in secrets if s]).results_json
     if as_json:
         typer.echo(dumps(_json_summary(decoded, flows, run, path), secrets=secrets))
     else:
