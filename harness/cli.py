@@ -50,21 +50,28 @@ def _register_commands() -> None:
         images,
         options,
         peers,
+        probe,
         register,
         report,
+        run,
         validate,
     )
 
-    validate.register(app)
-    images.register(app)
-    doctor.register(app)
-    peers.register(app)
-    analyze.register(app)
-    report.register(app)
-    options.register(app)
-    register.register(app)
-    call.register(app)
-    answer.register(app)
+    for module in (
+        run,
+        probe,
+        analyze,
+        report,
+        validate,
+        options,
+        register,
+        call,
+        answer,
+        peers,
+        images,
+        doctor,
+    ):
+        module.register(app)
 
 
 _register_commands()

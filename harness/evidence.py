@@ -77,6 +77,7 @@ def analyze_capture(
         tls_streams=decoded.tls_streams,
         rtp=streams,
         local_addresses=local_addresses,
+        unreachable=decoded.unreachable,
     )
     return CaptureAnalysis(path, decoded, flows, checks, streams, note)
 

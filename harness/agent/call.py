@@ -51,7 +51,7 @@ from harness.agent.results import CallResult
 from harness.agent.rtp import RtpEndpoint
 from harness.numbers import Effective, NumberConfig
 from harness.sip.dialog import Dialog, build_cancel
-from harness.sip.errors import RemoteProtocolError
+from harness.sip.errors import RemoteProtocolError, SipError
 from harness.sip.message import Headers, Request, Response
 from harness.sip.sdp import build_offer
 from harness.sip.transaction import (
@@ -60,18 +60,44 @@ from harness.sip.transaction import (
     TransactionTimeout,
     TransportError,
 )
-from harness.sip.uri import SipUri
+from harness.sip.uri import SipUri, parse_name_addr
 from harness.transport import Address
 
 DEFAULT_NO_ANSWER_TIMEOUT = 60.0
 
 
+def _same_hop(first: str, second: str) -> bool:
+    """True when two Route values name the same hop (scheme, host, port, transport).
+
+    A proxy that record-routes writes its own parameters (``lr=on``, ``ftag``, ``r2``)
+    into the route set, so the outbound proxy's pre-loaded Route rarely matches it
+    byte for byte.
+    """
+    try:
+        one, two = parse_name_addr(first).uri, parse_name_addr(second).uri
+    except (SipError, ValueError):
+        return first == second
+    if not isinstance(one, SipUri) or not isinstance(two, SipUri):
+        return first == second
+
+    def hop(uri: SipUri) -> tuple[str, str, int, str]:
+        scheme = uri.scheme.lower()
+        default = 5061 if scheme == "sips" else 5060
+        return (scheme, uri.host.lower(), uri.port or default, uri.transport or "udp")
+
+    return hop(one) == hop(two)
+
+
 def with_route(request: Request, route: str | None) -> Request:
-    """``request`` with ``route`` as its first Route (after the Via lines), unless present."""
+    """``request`` with ``route`` as its first Route (after the Via lines), unless present.
+
+    Present means the first Route already names the same hop (see :func:`_same_hop`):
+    an outbound proxy that record-routed itself is not visited twice.
+    """
     if route is None:
         return request
     existing = request.headers.get_all("Route")
-    if existing and existing[0] == route:
+    if existing and _same_hop(existing[0], route):
         return request
     fields: list[tuple[str, str]] = []
     inserted = False

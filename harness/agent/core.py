@@ -39,7 +39,7 @@ from harness.agent.events import EventLog, summarize
 from harness.errors import SetupError
 from harness.sip.errors import RemoteProtocolError
 from harness.sip.ids import IdGenerator
-from harness.sip.message import Headers, Request, Response
+from harness.sip.message import Headers, Request, Response, split_header_values
 from harness.sip.timers import TimerConfig, TimerName
 from harness.sip.transaction import (
     ClientTransaction,
@@ -60,7 +60,7 @@ from harness.sip.transaction import (
 from harness.sip.transaction import (
     TransportError as TransactionTransportError,
 )
-from harness.sip.uri import SipUri, Via, parse_name_addr
+from harness.sip.uri import SipUri, Via, parse_name_addr, parse_via
 from harness.transport import (
     Address,
     Garbage,
@@ -128,6 +128,36 @@ def source_address_for(host: str, port: int = 5060) -> str:
         except OSError as exc:
             raise SetupError(f"no route to {host}: {exc.strerror or exc}") from exc
         return str(probe.getsockname()[0])
+
+
+def stamp_top_via(request: Request, source: Address) -> None:
+    """Add ``received`` and the ``rport`` value to the request's top Via (RFC 3261
+    §18.2.1, RFC 3581 §4), so that responses copy them and go back where it came from.
+
+    A malformed top Via is left alone (the transaction layer reports it).
+    """
+    lines = request.headers.get_raw("Via")
+    if not lines:
+        return
+    values = split_header_values(lines[0])
+    if not values:
+        return
+    try:
+        via = parse_via(values[0])
+    except RemoteProtocolError:
+        return
+    params = list(via.params)
+    changed = False
+    if via.has_rport and via.rport is None:
+        params = [(n, str(source.port) if n.lower() == "rport" else v) for n, v in params]
+        changed = True
+    if (via.host != source.host or changed) and via.received is None:
+        params.append(("received", source.host))
+        changed = True
+    if not changed:
+        return
+    values[0] = str(dataclasses.replace(via, params=tuple(params)))
+    request.headers.replace("Via", [", ".join(values), *lines[1:]])
 
 
 def build_response(
@@ -654,6 +684,7 @@ class UserAgent:
         self._pump_client(handle)
 
     def _on_request(self, request: Request, received: Received) -> None:
+        stamp_top_via(request, received.source)
         key = request_key(request)
         existing = self.servers.get(key) if key is not None else None
         if existing is not None:

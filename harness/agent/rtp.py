@@ -224,16 +224,20 @@ class RtpEndpoint:
             return
         stats.packets_received += 1
         self._recv.update(packet, now)
-        if self._echo_to_sender and self._transport is not None:
-            # Reflect media as an echo service does (inbound calls answered by the agent).
-            self._transport.sendto(data, source)
+        ours = False
         if len(packet.payload) >= _TAG.size:
             salt, counter = _TAG.unpack_from(packet.payload)
-            if salt == self._salt:
+            ours = salt == self._salt
+            if ours:
                 sent_at = self._sent_at.pop(counter, None)
                 if sent_at is not None:
                     stats.echo_received += 1
                     stats._rtts.append((now - sent_at) * 1000.0)
+        if self._echo_to_sender and not ours and self._transport is not None:
+            # Reflect media as an echo service does (inbound calls answered by the
+            # agent), but never our own packets coming back from a peer that echoes
+            # too: they would bounce between the two for ever.
+            self._transport.sendto(data, source)
 
     async def run(
         self,

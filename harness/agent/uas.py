@@ -231,7 +231,12 @@ class InboundServer:
                 Address(contact_host, local.port, agent.kind), self.config.phone_number
             )
             contact = f"<{contact_uri}>"
-            handle.reply(180, to_tag=to_tag, contact=contact)
+            # RFC 3261 §12.1.1: the dialog-creating responses carry the request's
+            # Record-Route, or the caller's ACK and BYE bypass the proxies on the path.
+            record_route = tuple(
+                ("Record-Route", value) for value in request.headers.get_raw("Record-Route")
+            )
+            handle.reply(180, to_tag=to_tag, contact=contact, extra_headers=record_route)
             if await self._cancelled_while_ringing(handle):
                 handle.reply(487, to_tag=to_tag)
                 result.status = 487
@@ -245,7 +250,7 @@ class InboundServer:
                 contact=contact,
                 body=answer,
                 content_type="application/sdp",
-                extra_headers=(("Allow", ALLOW),),
+                extra_headers=(*record_route, ("Allow", ALLOW)),
             )
             handle.respond(ok)
             result.status = 200
@@ -334,7 +339,9 @@ class InboundServer:
         result.ack_received = await self._await_ack(handle, call, ok)
         if result.ack_received:
             duration = self.hangup_after if self.hangup_after is not None else DEFAULT_MAX_CALL
-            result.rtp = await run_media(rtp, media, duration, call.stop, send=False, echo=True)
+            # Send a tone (so a caller that only echoes, like Asterisk's Echo(), has audio
+            # to return and both directions are measured) and echo the caller's audio.
+            result.rtp = await run_media(rtp, media, duration, call.stop, send=True, echo=True)
         else:
             result.error = (
                 f"no ACK for 200 OK within {self.agent.timers.timeout:g} s (RFC 3261 §13.3.1.4)"

@@ -154,6 +154,41 @@ class TlsStream:
 
 
 @dataclass(frozen=True, slots=True)
+class Unreachable:
+    """An ICMP (or ICMPv6) destination-unreachable quoting a UDP datagram.
+
+    ``src``/``dst`` are the endpoints of the datagram that could not be delivered
+    (``dst`` is where it was going); ``reporter`` is the address that sent the ICMP
+    message; ``reason`` names the ICMP code (``port unreachable``...). Evidence that
+    a request went nowhere, long before a transaction timer would say so.
+    """
+
+    frame: int
+    timestamp: float
+    reporter: str
+    src: Endpoint
+    dst: Endpoint
+    reason: str
+
+
+_ICMP4_REASONS: Final = {
+    0: "network unreachable",
+    1: "host unreachable",
+    2: "protocol unreachable",
+    3: "port unreachable",
+    9: "network administratively prohibited",
+    10: "host administratively prohibited",
+    13: "communication administratively prohibited",
+}
+_ICMP6_REASONS: Final = {
+    0: "no route to destination",
+    1: "communication administratively prohibited",
+    3: "address unreachable",
+    4: "port unreachable",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class TlsPair:
     """TLS connections between one client address and one server endpoint."""
 
@@ -222,6 +257,7 @@ class Decoded:
     tls_streams: tuple[TlsStream, ...]
     rtp_candidates: tuple[RtpCandidate, ...]
     media: tuple[tuple[str, SdpMedia], ...]  # (Call-ID, announced media) in order seen
+    unreachable: tuple[Unreachable, ...] = ()  # ICMP errors for UDP datagrams, in order
 
     @property
     def truncated(self) -> bool:
@@ -505,6 +541,7 @@ class MessageStream:
         self.validate = validate
         self.issues: list[DecodeIssue] = []
         self.media: list[tuple[str, SdpMedia]] = []
+        self.unreachable: list[Unreachable] = []
         self.frames = 0
         self.sip_frames = 0
         self._found: list[_Found] = []
@@ -735,6 +772,8 @@ class MessageStream:
             return
         proto = data[off + 9]
         if proto not in (17, 6):
+            if proto == 1 and not flags & 0x3FFF:
+                self._icmp(data, off + ihl, end, _ip4(data[off + 12 : off + 16]), v6=False)
             return
         src_ip = _ip4(data[off + 12 : off + 16])
         dst_ip = _ip4(data[off + 16 : off + 20])
@@ -795,6 +834,45 @@ class MessageStream:
                 )
                 return
             self._l4(nh, data, pos, end, ips)
+        elif nh == 58:
+            self._icmp(data, pos, end, ips[0], v6=True)
+
+    def _icmp(self, data: bytes, pos: int, end: int, reporter: str, *, v6: bool) -> None:
+        """Record a destination-unreachable that quotes a UDP datagram; ignore the rest."""
+        if end - pos < 8 or data[pos] != (1 if v6 else 3):
+            return
+        code = data[pos + 1]
+        quoted = pos + 8
+        if v6:
+            if end - quoted < 48 or data[quoted] >> 4 != 6 or data[quoted + 6] != 17:
+                return
+            src_ip = _ip6(data[quoted + 8 : quoted + 24])
+            dst_ip = _ip6(data[quoted + 24 : quoted + 40])
+            udp = quoted + 40
+            reason = _ICMP6_REASONS.get(code, f"unreachable (ICMPv6 code {code})")
+        else:
+            if end - quoted < 20 or data[quoted] >> 4 != 4:
+                return
+            ihl = (data[quoted] & 0x0F) * 4
+            if ihl < 20 or data[quoted + 9] != 17 or end - quoted < ihl + 4:
+                return
+            src_ip = _ip4(data[quoted + 12 : quoted + 16])
+            dst_ip = _ip4(data[quoted + 16 : quoted + 20])
+            udp = quoted + ihl
+            reason = _ICMP4_REASONS.get(code, f"unreachable (ICMP code {code})")
+        if end - udp < 4:
+            return
+        sport, dport = struct.unpack_from("!HH", data, udp)
+        self.unreachable.append(
+            Unreachable(
+                self._frame,
+                self._ts,
+                reporter,
+                Endpoint(src_ip, sport),
+                Endpoint(dst_ip, dport),
+                reason,
+            )
+        )
 
     def _reassemble(
         self, key: tuple[object, ...], offset: int, piece: bytes, more: bool
@@ -1230,4 +1308,5 @@ def decode_capture(source: str | os.PathLike[str] | BinaryIO, *, validate: bool 
             tls_streams=stream.tls_streams(),
             rtp_candidates=stream.rtp_candidates(),
             media=tuple(stream.media),
+            unreachable=tuple(stream.unreachable),
         )

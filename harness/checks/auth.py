@@ -79,6 +79,10 @@ def digest_username(ctx: CheckContext) -> Iterator[Item]:
 )
 def digest_uri(ctx: CheckContext) -> Iterator[Item]:
     for _, captured, msg in first_requests(ctx):
+        if msg.method == "ACK":
+            # An ACK carries the INVITE's credentials unchanged (RFC 3261 §13.2.2.4),
+            # digest uri included, while a 2xx ACK's Request-URI is the remote target.
+            continue
         for header, _, parsed in credentials(msg):
             if parsed is None:
                 continue  # AUTH-001 reports unparseable credentials

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from harness.capture.decode import CapturedMessage
 from harness.capture.flows import Call, Transaction, from_tag, to_tag, top_via_branch
@@ -24,7 +24,11 @@ from harness.checks.sipview import (
     route_uris,
     status_of,
     transactions,
+    unreachable_evidence,
+    unreachable_for,
 )
+from harness.sip.errors import RemoteProtocolError
+from harness.sip.uri import parse_sip_uri
 
 TOPIC = "invite"
 TIMER_B = 32.0  # RFC 3261 §17.1.1.2: 64*T1, when an INVITE client gives up
@@ -34,8 +38,17 @@ def _answered(ctx: CheckContext, method: str, timeout: float) -> Iterator[Item]:
     end = capture_end(ctx)
     for txn, captured, msg in first_requests(ctx, method):
         final = txn.final
+        icmp = unreachable_for(ctx, captured) if final is None else None
         if final is not None:
             yield passed(f"{method} answered {status_of(final)}", captured, final)
+        elif icmp is not None and not txn.responses:
+            yield failed(
+                f"{method} never reached a SIP server: ICMP {icmp.reason} "
+                f"from {icmp.reporter} for {icmp.dst} (UDP)",
+                captured,
+                unreachable_evidence(icmp),
+                subject=msg.call_id,
+            )
         elif end - captured.timestamp < timeout:
             yield not_applicable(
                 f"capture ends {end - captured.timestamp:.1f} s after the {method}", captured
@@ -273,14 +286,37 @@ def _dialogs(ctx: CheckContext) -> Iterator[tuple[Call, Transaction, CapturedMes
 
 
 def _in_dialog(call: Call, tag: str | None, ok: CapturedMessage) -> Iterator[CapturedMessage]:
-    """First copies of in-dialog requests sent by the party whose From tag is ``tag``."""
+    """First copies of in-dialog requests sent by the party whose From tag is ``tag``.
+
+    Only copies seen as that party sent them (a single Via) count: a proxy on the
+    route removes its own Route entry (RFC 3261 §16.4, loose routing), so a request
+    captured after a proxy rightly carries fewer Route headers than the route set.
+    """
     for txn in transactions(call):
         captured = txn.request
         msg = request_of(captured)
         if captured is None or msg is None or captured.index < ok.index:
             continue
-        if not is_initial(msg) and from_tag(msg) == tag:
+        if not is_initial(msg) and from_tag(msg) == tag and len(msg.headers.get_all("Via")) == 1:
             yield captured
+
+
+def _route_key(text: str) -> tuple[object, ...]:
+    """What makes two route URIs lead to the same hop: scheme, host, port (default
+    filled in), transport and loose routing. Peers rewrite ``lr=on`` as ``lr`` and
+    add the default port; both reach the same proxy, so neither is a fault here."""
+    try:
+        uri = parse_sip_uri(text)
+    except RemoteProtocolError:
+        return (text,)
+    secure = uri.scheme == "sips" or uri.transport == "tls"
+    port = uri.port or (5061 if secure else 5060)
+    transport = uri.transport or ("tls" if uri.scheme == "sips" else "udp")
+    return (uri.scheme, uri.host.lower(), port, transport, uri.has_param("lr"))
+
+
+def _same_routes(seen: Sequence[str], expected: Sequence[str]) -> bool:
+    return [_route_key(u) for u in seen] == [_route_key(u) for u in expected]
 
 
 def _route_check(ctx: CheckContext, *, caller: bool) -> Iterator[Item]:
@@ -297,7 +333,7 @@ def _route_check(ctx: CheckContext, *, caller: bool) -> Iterator[Item]:
             msg = request_of(captured)
             assert msg is not None
             seen = route_uris(msg.headers.get_all("Route"))
-            if seen == expected:
+            if _same_routes(seen, expected):
                 yield passed(f"{msg.method} follows the route set", ok, captured)
             else:
                 yield failed(

@@ -23,6 +23,8 @@ from harness.checks.sipview import (
     name_addr,
     response_of,
     status_of,
+    unreachable_evidence,
+    unreachable_for,
 )
 from harness.sip.message import Request, Response
 
@@ -90,6 +92,16 @@ def _registers(ctx: CheckContext) -> list[_Register]:
 def registration_accepted(ctx: CheckContext) -> Iterator[Item]:
     end = capture_end(ctx)
     for reg in _registers(ctx):
+        icmp = unreachable_for(ctx, reg.request) if reg.final is None else None
+        if icmp is not None:
+            yield failed(
+                f"REGISTER never reached the registrar: ICMP {icmp.reason} "
+                f"from {icmp.reporter} for {icmp.dst} (UDP)",
+                reg.request,
+                unreachable_evidence(icmp),
+                subject=reg.aor,
+            )
+            continue
         if reg.final is None:
             if end - reg.request.timestamp >= TIMER_F:
                 yield failed("REGISTER never answered", reg.request, subject=reg.aor)

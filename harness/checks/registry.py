@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
-from harness.capture.decode import CapturedMessage, DecodeIssue, TlsStream
+from harness.capture.decode import CapturedMessage, DecodeIssue, TlsStream, Unreachable
 from harness.capture.flows import Flows, label
 from harness.capture.rtp import RtpStream
 from harness.numbers.effective import Effective
@@ -224,7 +224,8 @@ class CheckContext:
 
     ``number`` never holds the password (it is :meth:`NumberConfig.redacted`).
     ``rtp`` maps Call-ID to its RTP streams, or is None when no RTP statistics were
-    attached (the RTP checks are then not applicable).
+    attached (the RTP checks are then not applicable). ``unreachable`` are the
+    capture's ICMP errors for UDP datagrams (a request that went nowhere).
     """
 
     flows: Flows
@@ -235,6 +236,7 @@ class CheckContext:
     tls_streams: tuple[TlsStream, ...] = ()
     rtp: Mapping[str, tuple[RtpStream, ...]] | None = None
     settings: CheckSettings = field(default_factory=CheckSettings)
+    unreachable: tuple[Unreachable, ...] = ()
 
     @property
     def messages(self) -> Iterator[CapturedMessage]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from harness.capture.decode import Decoded, DecodeIssue, TlsStream
+from harness.capture.decode import Decoded, DecodeIssue, TlsStream, Unreachable
 from harness.capture.flows import Flows, build_flows
 from harness.capture.rtp import RtpStream
 from harness.checks.catalogue import all_checks
@@ -75,6 +75,7 @@ def build_context(
     rtp: Mapping[str, tuple[RtpStream, ...]] | None = None,
     local_addresses: Iterable[str] | None = None,
     settings: CheckSettings | None = None,
+    unreachable: Iterable[Unreachable] = (),
 ) -> CheckContext:
     """The :class:`CheckContext` for ``flows``; the number is kept without its password.
 
@@ -96,6 +97,7 @@ def build_context(
         tls_streams=tuple(tls_streams),
         rtp=rtp,
         settings=settings or CheckSettings(),
+        unreachable=tuple(unreachable),
     )
 
 
@@ -136,6 +138,7 @@ def run_checks(
     local_addresses: Iterable[str] | None = None,
     settings: CheckSettings | None = None,
     checks: Iterable[Check] | None = None,
+    unreachable: Iterable[Unreachable] = (),
 ) -> CheckRun:
     """Run ``checks`` (default: the whole catalogue) and return their findings."""
     ctx = build_context(
@@ -146,6 +149,7 @@ def run_checks(
         rtp=rtp,
         local_addresses=local_addresses,
         settings=settings,
+        unreachable=unreachable,
     )
     chosen = tuple(checks) if checks is not None else all_checks()
     findings = tuple(run_check(item, ctx) for item in chosen)
@@ -170,5 +174,6 @@ def check_decoded(
         rtp=rtp,
         local_addresses=local_addresses,
         settings=settings,
+        unreachable=decoded.unreachable,
     )
     return flows, run

@@ -49,7 +49,10 @@ def unauthenticated_invite(ctx: CheckContext) -> Iterator[Item]:
     if not challengers:
         yield not_applicable("no server challenged a REGISTER in this capture")
         return
-    for txn, captured, msg in first_requests(ctx, "INVITE", initial=True):
+    # Calls between the carrier's own elements are not the platform's to judge: with
+    # the platform's addresses known, only the INVITEs it sent count.
+    mine = True if ctx.locality.known else None
+    for txn, captured, msg in first_requests(ctx, "INVITE", initial=True, outbound=mine):
         if captured.dst.ip not in challengers or has_credentials(msg):
             continue
         statuses = [status_of(m) for m in txn.responses]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Iterator
 
-from harness.capture.decode import CapturedMessage
+from harness.capture.decode import CapturedMessage, Unreachable
 from harness.capture.flows import Call, Transaction, from_tag, to_tag
-from harness.checks.registry import CheckContext
+from harness.checks.registry import CheckContext, Evidence
 from harness.numbers.effective import Target
 from harness.sip.digest import Challenge, Credentials, parse_challenges, parse_credentials
 from harness.sip.errors import SipError
@@ -231,6 +231,38 @@ def first_requests(
         if outbound is False and not ctx.inbound(captured):
             continue
         yield txn, captured, msg
+
+
+#: A client transaction's lifetime with RFC 3261's default T1 (64*T1, Timers B and F).
+TRANSACTION_LIFETIME = 32.0
+
+
+def unreachable_for(ctx: CheckContext, captured: CapturedMessage) -> Unreachable | None:
+    """The first ICMP destination-unreachable for a UDP request's datagrams, or None.
+
+    It must quote the request's own flow (source and destination endpoints) and come
+    within :data:`TRANSACTION_LIFETIME` of the request.
+    """
+    if captured.transport != "udp" or not ctx.unreachable:
+        return None
+    latest = captured.timestamp + TRANSACTION_LIFETIME
+    for item in ctx.unreachable:
+        if (
+            item.src == captured.src
+            and item.dst == captured.dst
+            and captured.timestamp <= item.timestamp <= latest
+        ):
+            return item
+    return None
+
+
+def unreachable_evidence(item: Unreachable) -> Evidence:
+    return Evidence(
+        None,
+        item.frame,
+        item.timestamp,
+        f"ICMP {item.reason} from {item.reporter} for UDP {item.src} -> {item.dst}",
+    )
 
 
 def capture_end(ctx: CheckContext) -> float:

@@ -591,7 +591,9 @@ class ManagedContainer:
 def managed_containers(engine: Engine, *, run_id: str | None = None) -> list[ManagedContainer]:
     """Every harness container (of one run when ``run_id`` is given), running or not."""
     try:
-        found = engine.client.containers.list(all=True, filters=labels.run_filter(run_id))
+        found = engine.client.containers.list(
+            all=True, filters=labels.run_filter(run_id), ignore_removed=True
+        )
     except (docker.errors.DockerException, requests.RequestException) as err:
         raise SetupError(f"listing the harness's containers failed: {_explain(err)}") from err
     result = []

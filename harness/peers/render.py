@@ -375,8 +375,18 @@ def _asterisk(
                 f"profile {profile.name}: username {credentials.aor_user!r} cannot name an "
                 "Asterisk extension (letters, digits, '-' and '_' only)"
             )
+        alias = credentials.digest_username
         extension = {
             "name": credentials.aor_user,
+            # Asterisk identifies a request by its Authorization username only through an
+            # endpoint of that name: without it, a call whose From is the phone number
+            # (not the extension) can never authenticate.
+            "auth_alias": (
+                alias
+                if alias != credentials.aor_user
+                and alias.replace("-", "").replace("_", "").isalnum()
+                else None
+            ),
             "auth_username": credentials.digest_username,
             "password": credentials.password,
             "realm": credentials.realm,

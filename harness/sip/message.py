@@ -225,6 +225,23 @@ class Headers:
                 return
         self.add(canon, value)
 
+    def replace(self, name: str, values: Iterable[str]) -> None:
+        """Replace every field of that name by ``values`` (one field each), placed
+        where the first one was (at the end when there was none)."""
+        canon = canonical_name(name)
+        key = canon.lower()
+        new = [(canon, value) for value in values]
+        for value in (v for _, v in new):
+            if "\r" in value or "\n" in value:
+                raise LocalProtocolError(f"header {name!r} value contains a line break")
+        at = next((i for i, (n, _) in enumerate(self._fields) if n.lower() == key), None)
+        kept = [pair for pair in self._fields if pair[0].lower() != key]
+        if at is None:
+            self._fields = kept + new
+        else:
+            before = sum(1 for n, _ in self._fields[:at] if n.lower() != key)
+            self._fields = kept[:before] + new + kept[before:]
+
     def remove(self, name: str) -> None:
         """Remove every field of that name."""
         key = canonical_name(name).lower()

@@ -1,12 +1,15 @@
 """Real Kamailio and Asterisk peers for every profile (integration: engine and images).
 
-Each profile's peers start once per module. The SIP side is tests/peers/sipwire.py, a
-small synchronous client; these tests should switch to harness.agent once it can
-register and call.
+Each profile's peers start once per module. Registrations and calls go through the
+platform-side agent (harness.agent, as the CLI runs it); the quirk tests stay on
+tests/peers/sipwire.py, a small synchronous client that can send deliberately wrong
+requests (expired nonces, a digest uri that differs from the Request-URI).
+tests/peers/test_agent_on_peers.py holds the agent's acceptance on every profile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -16,15 +19,21 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from typer.testing import CliRunner
 
+from harness.agent.common import open_outbound_agent
+from harness.agent.register import Registration
+from harness.agent.results import AnswerResult, CallResult, RegisterResult
+from harness.agent.runner import AgentSettings, run_call, run_register
+from harness.agent.uas import InboundServer, open_inbound_agent
 from harness.cli import app
 from harness.errors import HarnessError
-from harness.numbers import NumberConfig, load_number_file
+from harness.numbers import NumberConfig, effective_view, load_number_file
 from harness.peers.containers import (
     Peers,
     managed_containers,
@@ -37,14 +46,20 @@ from harness.peers.engine import Engine
 from harness.peers.images import IMAGES, image_present
 from harness.peers.profiles import Quirk, load_profile
 from harness.sip.digest import challenges_from_response
-from harness.sip.message import Request, Response, make_request
+from harness.sip.message import Response
+from harness.sip.timers import TimerConfig
 from harness.sip.uri import SipUri
-from tests.peers.sipwire import SDP_OFFER, SipClient, retry_with_credentials
+from tests.peers.sipwire import SipClient, retry_with_credentials
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "fixtures" / "numbers" / "example.yaml"
+T = TypeVar("T")
+FAST = TimerConfig(t1=0.1)
+"""Timer B/F 6.4 s: a lost request fails a test quickly (loopback needs no more)."""
+SETTINGS = AgentSettings(t1=0.1)
+DIALLED = "15550109999"
 
 
 def _engine_or_skip() -> Engine:
@@ -133,97 +148,107 @@ def _register(
     return challenge, client.final_response(retry)
 
 
-def _invite(client: SipClient, uri: str, number: NumberConfig) -> Request:
-    from_uri = f"sip:{number.phone_number}@{number.sip_domain.host}"
-    body = SDP_OFFER.format(address=client.local[0], port=40000).encode()
-    return client.request(
-        "INVITE", uri, from_uri=from_uri, to_uri=uri,
-        extra=[("Contact", client.contact("harness")), ("Content-Type", "application/sdp")],
-        body=body,
-    )  # fmt: skip
+def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+    """Run agent work on a fresh event loop, bounded by ``timeout``."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
 
 
-def _ack_and_bye(client: SipClient, invite: Request, answer: Response) -> Response:
-    """ACK a 2xx and hang up; returns the BYE's final response."""
-    cseq = invite.cseq
-    assert cseq is not None
-    contact = answer.headers.get("Contact")
-    assert contact is not None
-    target = contact.strip().split(">")[0].lstrip("<")
-    routes = list(reversed(answer.headers.get_all("Record-Route")))
-    common = [
-        ("Max-Forwards", "70"),
-        ("From", invite.headers.get("From") or ""),
-        ("To", answer.headers.get("To") or ""),
-        ("Call-ID", invite.call_id or ""),
-        *(("Route", route) for route in routes),
-    ]
-    ack = make_request("ACK", target, [("Via", client.via()), ("CSeq", f"{cseq[0]} ACK"), *common])
-    client.send(ack)
-    bye = make_request(
-        "BYE", target, [("Via", client.via()), ("CSeq", f"{cseq[0] + 1} BYE"), *common]
-    )
-    return client.final_response(bye)
+def agent_register(
+    number: NumberConfig, settings: AgentSettings = SETTINGS, **options: Any
+) -> RegisterResult:
+    """Register (and un-register) the number with the agent, as the CLI does."""
+    outcome = run(run_register(number, settings, expires=120, unregister=True, **options))
+    assert isinstance(outcome.result, RegisterResult)
+    return outcome.result
 
 
-def _call_with_proxy_auth(client: SipClient, uri: str, number: NumberConfig) -> Response:
-    invite = _invite(client, uri, number)
-    first = client.final_response(invite)
-    assert first.status == 407, first
-    assert number.password is not None
-    retry = retry_with_credentials(
-        invite, first, username=number.auth_username or number.username or "",
-        password=number.password, client=client,
-    )  # fmt: skip
-    answer = client.final_response(retry, timeout=8)
-    assert answer.status == 200, answer
-    assert answer.headers.get("Content-Type") == "application/sdp"
-    assert b"m=audio" in answer.body
-    assert _ack_and_bye(client, retry, answer).status == 200
-    return answer
+def agent_call(number: NumberConfig, settings: AgentSettings = SETTINGS) -> CallResult:
+    """A short call to DIALLED with the agent; the result holds SIP and RTP figures."""
+    outcome = run(run_call(number, settings, to=DIALLED, duration=0.3))
+    assert isinstance(outcome.result, CallResult)
+    return outcome.result
+
+
+def assert_echoed_call(result: CallResult, media_address: str) -> None:
+    """Answered by Asterisk (media on its address), audio echoed, hung up with 200."""
+    assert result.success, result.error
+    assert (result.status, result.outcome, result.bye_status) == (200, "completed", 200)
+    assert result.remote_media is not None
+    assert result.remote_media.startswith(f"{media_address}:")
+    assert result.rtp is not None
+    assert result.rtp.packets_sent > 0
+    assert result.rtp.echo_received > 0
+
+
+async def _register_then_answer(
+    peers: Peers, *, reject: int | None = None
+) -> tuple[RegisterResult, AnswerResult | None]:
+    """Register with one agent, make the peer call the contact, answer (or reject) it."""
+    number = peers.number
+    view = effective_view(number)
+    agent, outbound = await open_outbound_agent(number, view, timers=FAST)
+    async with agent:
+        registration = Registration(agent, number, view, outbound, expires=120)
+        registered = await registration.register()
+        if not registered.success:
+            return registered, None
+        server = InboundServer(agent, number, view, reject=reject, hangup_after=0.3)
+        await asyncio.to_thread(peers.originate)
+        answer = await server.serve(1, timeout=10.0)
+        agent.request_handler = None
+        assert await registration.unregister()
+    return registered, answer
 
 
 # --- registrar-udp --------------------------------------------------------------------
 
 
 def test_registrar_udp_accepts_the_right_credentials(registrar_udp: Peers) -> None:
-    number = registrar_udp.number
-    with SipClient(("127.0.0.2", 5060)) as client:
-        challenge, answer = _register(client, number)
-    assert answer.status == 200
+    result = agent_register(registrar_udp.number)
+    assert result.success, result.error
+    assert [t.status for t in result.transactions] == [401, 200, 200]
+    assert result.endpoints.remote == "127.0.0.2:5060"
     # Without quirks: realm is the domain and MD5 is offered (no algorithm or MD5).
-    offered = challenges_from_response(challenge)[0].challenge
-    assert offered.realm == "127.0.0.2"
-    assert offered.algorithm_name == "MD5"
+    assert result.auth.realm == "127.0.0.2"
+    assert result.auth.algorithm == "MD5"
 
 
 def test_registrar_udp_rejects_a_wrong_password(registrar_udp: Peers) -> None:
-    with SipClient(("127.0.0.2", 5060)) as client:
-        _, answer = _register(client, registrar_udp.number, password="not-the-password")
-    assert answer.status == 401
+    wrong = dataclasses.replace(registrar_udp.number, password="not-the-password")
+    result = agent_register(wrong)
+    assert result.error_kind == "credentials-rejected"
+    assert [t.status for t in result.transactions] == [401, 401]
 
 
 def test_registrar_udp_invite_is_answered_by_asterisk_with_sdp(registrar_udp: Peers) -> None:
-    with SipClient(("127.0.0.2", 5060)) as client:
-        answer = _call_with_proxy_auth(client, "sip:15550109999@127.0.0.2", registrar_udp.number)
-    assert "sipharness-media" in (
-        answer.headers.get("Server") or answer.headers.get("User-Agent") or ""
-    )
-    assert b"c=IN IP4 127.0.0.3" in answer.body
+    outcome = run(run_call(registrar_udp.number, SETTINGS, to=DIALLED, duration=0.3))
+    result = outcome.result
+    assert isinstance(result, CallResult)
+    assert_echoed_call(result, "127.0.0.3")
+    assert result.auth.header == "Proxy-Authorization"  # the registrar's 407
+    answers = [
+        e.message
+        for e in outcome.events
+        if e.direction == "in" and isinstance(e.message, Response) and e.message.status == 200
+    ]
+    ok = next(m for m in answers if m.cseq is not None and m.cseq[1] == "INVITE")
+    assert "sipharness-media" in (ok.headers.get("Server") or ok.headers.get("User-Agent") or "")
 
 
 def test_registrar_udp_originate_reaches_the_registered_contact(registrar_udp: Peers) -> None:
-    number = registrar_udp.number
-    with SipClient(("127.0.0.2", 5060), timeout=5) as client:
-        _, answer = _register(client, number)
-        assert answer.status == 200
-        registrar_udp.originate()
-        incoming = client.receive(timeout=5)
-        while isinstance(incoming, Response):
-            incoming = client.receive(timeout=5)
-        assert incoming.method == "INVITE"
-        assert incoming.uri.startswith(f"sip:{number.username}@127.0.0.1:{client.local[1]}")
-        client.send(client.reply(incoming, 486, "Busy Here"))
+    # The contact's answer here is 486: the peer's call ends there, and the ACK for it
+    # (hop by hop through Kamailio) reaches the agent.
+    registered, answer = run(_register_then_answer(registrar_udp, reject=486))
+    assert registered.success, registered.error
+    assert answer is not None
+    assert answer.success, answer.error
+    call = answer.calls[0]
+    assert call.request_uri.startswith(f"sip:{registrar_udp.number.username}@127.0.0.1:")
+    assert (call.outcome, call.status, call.ack_received) == ("rejected", 486, True)
 
 
 def test_logs_never_show_the_password(registrar_udp: Peers) -> None:
@@ -300,10 +325,15 @@ def proxy_tcp(engine: Engine, number: NumberConfig) -> Iterator[Peers]:
 def test_proxy_tcp_registers_and_calls_through_the_proxy(proxy_tcp: Peers) -> None:
     number = proxy_tcp.number
     assert str(number.outbound_proxy) == "sip:127.0.0.5:5065;transport=tcp"
-    with SipClient(("127.0.0.5", 5065), transport="tcp") as client:
-        _, answer = _register(client, number)
-        assert answer.status == 200
-        _call_with_proxy_auth(client, "sip:15550109999@127.0.0.6", number)
+    registered = agent_register(number)
+    assert registered.success, registered.error
+    assert (registered.endpoints.transport, registered.endpoints.remote) == (
+        "tcp",
+        "127.0.0.5:5065",
+    )
+    call = agent_call(number)
+    assert (call.endpoints.transport, call.endpoints.remote) == ("tcp", "127.0.0.5:5065")
+    assert_echoed_call(call, "127.0.0.7")
 
 
 def test_proxy_tcp_registrar_refuses_requests_not_via_the_proxy(proxy_tcp: Peers) -> None:
@@ -330,68 +360,69 @@ def pbx(engine: Engine, number: NumberConfig) -> Iterator[Peers]:
 def test_pbx_registers_with_the_authorization_id(pbx: Peers) -> None:
     number = pbx.number
     assert number.auth_username == "auth-7781"
-    with SipClient(("127.0.0.8", 5060), timeout=5) as client:
-        _, answer = _register(client, number, expires=120)
-        assert answer.status == 200
-        pbx.originate()
-        incoming = client.receive(timeout=5)
-        while isinstance(incoming, Response):
-            incoming = client.receive(timeout=5)
-        assert incoming.method == "INVITE"
-        client.send(client.reply(incoming, 486, "Busy Here"))
+    registered, answer = run(_register_then_answer(pbx))
+    assert registered.success, registered.error
+    assert registered.auth.digest_username == "auth-7781"
+    assert answer is not None
+    assert answer.success, answer.error
+    assert (answer.calls[0].status, answer.calls[0].ack_received) == (200, True)
 
 
 def test_pbx_rejects_a_wrong_password(pbx: Peers) -> None:
-    with SipClient(("127.0.0.8", 5060)) as client:
-        _, answer = _register(client, pbx.number, password="wrong")
-    assert answer.status in {401, 403}
+    result = agent_register(dataclasses.replace(pbx.number, password="wrong"))
+    assert result.error_kind == "credentials-rejected"
+    assert [t.status for t in result.transactions][-1] in {401, 403}
+    assert len(result.transactions) == 2
 
 
 # --- ip-trunk -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def origination_socket() -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(5)
-    yield sock
-    sock.close()
+def origination_port() -> int:
+    """A free UDP port on 127.0.0.1 for the number's origination URI (the agent binds it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
-def trunk(
-    engine: Engine, number: NumberConfig, origination_socket: socket.socket
-) -> Iterator[Peers]:
-    port = origination_socket.getsockname()[1]
-    trunk_number = dataclasses.replace(number, origination_uri=SipUri(host="127.0.0.1", port=port))
+def trunk(engine: Engine, number: NumberConfig, origination_port: int) -> Iterator[Peers]:
+    origination = SipUri(host="127.0.0.1", port=origination_port)
+    trunk_number = dataclasses.replace(number, origination_uri=origination)
     with _start(engine, "ip-trunk", trunk_number) as peers:
         yield peers
 
 
 def test_trunk_answers_an_allowed_source(trunk: Peers) -> None:
     assert not trunk.number.has_credentials
-    with SipClient(("127.0.0.11", 5060)) as client:
-        invite = _invite(client, "sip:15550109999@127.0.0.11", trunk.number)
-        answer = client.final_response(invite, timeout=8)
-        assert answer.status == 200
-        assert b"m=audio" in answer.body
-        assert _ack_and_bye(client, invite, answer).status == 200
+    call = agent_call(trunk.number)
+    assert call.endpoints.local.startswith("127.0.0.1:")
+    assert not call.auth.used
+    assert_echoed_call(call, "127.0.0.12")
 
 
 def test_trunk_rejects_a_source_it_does_not_allow(trunk: Peers) -> None:
-    with SipClient(("127.0.0.11", 5060), local_address="127.0.0.250") as client:
-        answer = client.final_response(_invite(client, "sip:15550109999@127.0.0.11", trunk.number))
-    assert answer.status == 403
+    call = agent_call(trunk.number, AgentSettings(t1=0.1, local_ip="127.0.0.250"))
+    assert (call.status, call.error_kind) == (403, "rejected")
 
 
-def test_trunk_sends_inbound_calls_to_the_origination_uri(
-    trunk: Peers, origination_socket: socket.socket
-) -> None:
-    trunk.originate()
-    data, source = origination_socket.recvfrom(65535)
-    assert source[0] == "127.0.0.11"
-    assert data.startswith(f"INVITE sip:{trunk.number.phone_number}@127.0.0.1:".encode())
+def test_trunk_sends_inbound_calls_to_the_origination_uri(trunk: Peers) -> None:
+    number = trunk.number
+    view = effective_view(number)
+
+    async def answer() -> AnswerResult:
+        async with await open_inbound_agent(view, timers=FAST) as agent:
+            server = InboundServer(agent, number, view, hangup_after=0.3)
+            await asyncio.to_thread(trunk.originate)
+            return await server.serve(1, timeout=10.0)
+
+    result = run(answer())
+    assert result.success, result.error
+    call = result.calls[0]
+    assert call.source == "127.0.0.11:5060"
+    assert call.request_uri.startswith(f"sip:{number.phone_number}@127.0.0.1:")
+    assert (call.status, call.ack_received, call.bye_status) == (200, True, 200)
 
 
 # --- tls-5061 -------------------------------------------------------------------------
@@ -406,11 +437,13 @@ def tls(engine: Engine, number: NumberConfig) -> Iterator[Peers]:
 def test_tls_registers_with_a_certificate_of_the_run_ca(tls: Peers) -> None:
     ca = tls.rendered.ca_file
     assert ca is not None
-    with SipClient(("127.0.0.14", 5061), transport="tls", ca_file=ca) as client:
-        _, good = _register(client, tls.number)
-        _, bad = _register(client, tls.number, password="wrong")
-    assert good.status == 200
-    assert bad.status == 401
+    settings = AgentSettings(t1=0.1, ca_file=ca)
+    good = agent_register(tls.number, settings)
+    bad = agent_register(dataclasses.replace(tls.number, password="wrong"), settings)
+    assert good.success, good.error
+    assert (good.endpoints.transport, good.endpoints.remote) == ("tls", "127.0.0.14:5061")
+    assert bad.error_kind == "credentials-rejected"
+    assert [t.status for t in bad.transactions] == [401, 401]
 
 
 # --- lifecycle ------------------------------------------------------------------------
