@@ -134,13 +134,16 @@ def ladder_record(ladder: Ladder) -> LadderRecord:
     )
 
 
-def _evidence_ref(item: Evidence) -> EvidenceRef:
-    return EvidenceRef(
-        index=item.index, frame=item.frame, time=item.timestamp, summary=item.summary
-    )
+def _evidence_ref(item: Evidence, start: float) -> EvidenceRef:
+    time = None if item.timestamp is None else round(item.timestamp - start, 6)
+    return EvidenceRef(index=item.index, frame=item.frame, time=time, summary=item.summary)
 
 
-def finding_record(finding: Finding, secrets: Iterable[str | None] = ()) -> FindingRecord:
+def finding_record(
+    finding: Finding, secrets: Iterable[str | None] = (), *, start: float = 0.0
+) -> FindingRecord:
+    """A finding as recorded; evidence times are seconds from ``start`` (the capture's
+    first message, as for the record's messages)."""
     check = finding.check
     secrets = list(secrets)
     chosen = finding.failures or finding.results
@@ -154,7 +157,7 @@ def finding_record(finding: Finding, secrets: Iterable[str | None] = ()) -> Find
         remediation=check.remediation,
         detail=scrub(detail, secrets),
         evidence=[
-            dataclasses.replace(_evidence_ref(e), summary=scrub(e.summary, secrets))
+            dataclasses.replace(_evidence_ref(e, start), summary=scrub(e.summary, secrets))
             for e in finding.evidence
         ],
     )
@@ -190,8 +193,10 @@ def fill_record(
     secrets = list(secrets)
     record.messages = message_records(analysis.decoded.messages, secrets)
     record.ladder = ladder_record(analysis.flows.ladder)
+    messages = analysis.decoded.messages
+    start = messages[0].timestamp if messages else 0.0
     record.findings = [
-        finding_record(f, secrets)
+        finding_record(f, secrets, start=start)
         for f in analysis.checks.findings
         if f.outcome is not Outcome.NOT_APPLICABLE
     ]

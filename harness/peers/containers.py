@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -311,6 +312,13 @@ def _readiness(peer: RenderedPeer, container: Container) -> list[Readiness]:
     return checks
 
 
+_VERSION_COMMANDS: dict[Software, list[str]] = {
+    Software.KAMAILIO: ["kamailio", "-v"],  # "version: kamailio 5.6.3 (x86_64/linux)"
+    Software.ASTERISK: ["asterisk", "-V"],  # "Asterisk 22.10.1"
+}
+_VERSION = re.compile(r"(?:kamailio|asterisk)\s+(\d+(?:\.\d+)*)", re.IGNORECASE)
+
+
 def _exec(container: Container, argv: Sequence[str], timeout: float) -> tuple[int, str]:
     # exec_run has no timeout of its own: coreutils' timeout bounds the command.
     seconds = max(1, int(timeout + 0.999))
@@ -351,6 +359,7 @@ class Peers:
         self.remove_folder = remove_folder
         self._engine = engine
         self._own_engine = engine is None
+        self._versions: dict[str, str] | None = None
         self.running: list[RunningPeer] = []
         self.startup_seconds: float | None = None
 
@@ -445,6 +454,26 @@ class Peers:
         if peer is not None and not chosen:
             raise KeyError(peer)
         return {r.name: _container_logs(r.container, tail) for r in chosen}
+
+    def versions(self) -> dict[str, str]:
+        """``{peer name: "kamailio 5.6.3"}`` for each running Kamailio and Asterisk,
+        asked of the software itself (once; a peer that does not say is left out)."""
+        if self._versions is None:
+            found: dict[str, str] = {}
+            for running in self.running:
+                software = running.rendered.spec.software
+                argv = _VERSION_COMMANDS.get(software)
+                if argv is None:
+                    continue
+                try:
+                    code, text = _exec(running.container, argv, 5.0)
+                except docker.errors.APIError:
+                    continue
+                match = _VERSION.search(text)
+                if code == 0 and match:
+                    found[running.name] = f"{software.value} {match.group(1)}"
+            self._versions = found
+        return dict(self._versions)
 
     def originate(self, to: str | None = None, *, timeout: float = ORIGINATE_TIMEOUT) -> str:
         """Make the carrier call the customer; returns Asterisk's answer text.

@@ -278,11 +278,13 @@ class ProfilePeers:
     def peer_infos(self) -> list[PeerInfo]:
         if self.peers is None:
             return []
+        versions = self.peers.versions()
         return [
             PeerInfo(
                 profile=self.profile.name,
                 role=r.spec.role.value,
                 kind=r.spec.software.value,
+                version=versions.get(r.spec.name, ""),
                 address=r.spec.address,
                 port=r.spec.port,
                 transport=r.spec.transport.value,

@@ -1,0 +1,5 @@
+"""``python -m harness`` is ``sipharness``."""
+
+from harness.cli import main
+
+main()
