@@ -30,10 +30,17 @@ from harness.results import (
     LadderRecord,
     MessageRecord,
     ScenarioRecord,
+    Step,
 )
 
 #: Message texts longer than this are cut in records (the pcap keeps them whole).
 MAX_TEXT = 8000
+#: A record keeps at most this many messages (and ladder arrows): a report is read
+#: by a person, and a customer's capture can hold 100,000 messages. Findings still
+#: come from every message; their evidence names capture frames.
+MAX_RECORD_MESSAGES = 2000
+#: Evidence items kept per finding (the first ones; the count of the rest is said).
+MAX_EVIDENCE = 20
 
 
 @dataclass(frozen=True)
@@ -117,7 +124,9 @@ def message_records(
     return out
 
 
-def ladder_record(ladder: Ladder) -> LadderRecord:
+def ladder_record(ladder: Ladder, *, limit: int | None = None) -> LadderRecord:
+    """The ladder as recorded; with ``limit``, only its first ``limit`` arrows."""
+    arrows = ladder.arrows if limit is None else ladder.arrows[:limit]
     return LadderRecord(
         participants=list(ladder.participants),
         arrows=[
@@ -129,7 +138,7 @@ def ladder_record(ladder: Ladder) -> LadderRecord:
                 transport=a.transport,
                 message=a.index,
             )
-            for a in ladder.arrows
+            for a in arrows
         ],
     )
 
@@ -148,6 +157,10 @@ def finding_record(
     secrets = list(secrets)
     chosen = finding.failures or finding.results
     detail = "; ".join(dict.fromkeys(r.reason for r in chosen[:3]))
+    evidence = finding.evidence
+    if len(evidence) > MAX_EVIDENCE:
+        detail += f" (evidence: the first {MAX_EVIDENCE} of {len(evidence)} messages)"
+        evidence = evidence[:MAX_EVIDENCE]
     return FindingRecord(
         id=check.id,
         title=check.title,
@@ -158,7 +171,7 @@ def finding_record(
         detail=scrub(detail, secrets),
         evidence=[
             dataclasses.replace(_evidence_ref(e, start), summary=scrub(e.summary, secrets))
-            for e in finding.evidence
+            for e in evidence
         ],
     )
 
@@ -191,9 +204,21 @@ def fill_record(
     scenario); RTP figures the agent measured stay and tshark's are appended.
     """
     secrets = list(secrets)
-    record.messages = message_records(analysis.decoded.messages, secrets)
-    record.ladder = ladder_record(analysis.flows.ladder)
     messages = analysis.decoded.messages
+    kept = messages[:MAX_RECORD_MESSAGES]
+    record.messages = message_records(kept, secrets)
+    record.ladder = ladder_record(analysis.flows.ladder, limit=len(kept))
+    if len(messages) > len(kept):
+        record.steps.append(
+            Step(
+                name="capture",
+                status="pass",
+                detail=(
+                    f"the capture holds {len(messages)} SIP messages; this report shows the "
+                    f"first {len(kept)} (the pcap has them all, the checks saw them all)"
+                ),
+            )
+        )
     start = messages[0].timestamp if messages else 0.0
     record.findings = [
         finding_record(f, secrets, start=start)

@@ -56,3 +56,20 @@ def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:
     bogus.write_bytes(b"not a capture at all")
     with pytest.raises(CaptureError):
         analyze_capture(bogus)
+
+
+def test_huge_captures_are_cut_in_the_record_not_in_the_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import harness.evidence as evidence
+
+    monkeypatch.setattr(evidence, "MAX_RECORD_MESSAGES", 10)
+    monkeypatch.setattr(evidence, "MAX_EVIDENCE", 2)
+    analysis = analyze_capture(DATA / "sipp_udp_lo.pcapng", rtp=False)
+    record = ScenarioRecord(scenario="s", profile="p", verdict=Verdict.PASS)
+    fill_record(record, analysis)
+    assert len(record.messages) == len(record.ladder.arrows) == 10
+    assert "holds 30 SIP messages" in record.steps[-1].detail
+    assert all(len(f.evidence) <= 2 for f in record.findings)
+    # The checks saw everything: a finding's evidence can point past the cut.
+    assert any("evidence: the first 2 of" in f.detail for f in record.findings)

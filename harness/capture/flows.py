@@ -29,7 +29,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from harness.capture.decode import CapturedMessage, Decoded, SdpMedia, message_sdp
+from harness.capture.decode import (
+    CapturedMessage,
+    Decoded,
+    SdpMedia,
+    _fewer_full_collections,
+    message_sdp,
+)
 from harness.sip.message import Request, Response
 
 _BRANCH: Final = re.compile(r";\s*branch\s*=\s*([^;,\s]+)", re.IGNORECASE)
@@ -388,6 +394,13 @@ def _final_status(method: str, transactions: Iterable[Transaction]) -> int | Non
 
 def build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
     """Group a capture's messages into calls and transactions; see :class:`Flows`."""
+    # Like decoding, this makes millions of acyclic objects: full collections would
+    # rescan the whole capture again and again (measured: half the time at 100k).
+    with _fewer_full_collections():
+        return _build_flows(source)
+
+
+def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
     messages = tuple(source.messages if isinstance(source, Decoded) else source)
     by_call: dict[str, list[CapturedMessage]] = {}
     orphans: list[CapturedMessage] = []

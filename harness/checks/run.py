@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from harness.capture.decode import Decoded, DecodeIssue, TlsStream, Unreachable
+from harness.capture.decode import (
+    Decoded,
+    DecodeIssue,
+    TlsStream,
+    Unreachable,
+    _fewer_full_collections,
+)
 from harness.capture.flows import Flows, build_flows
 from harness.capture.rtp import RtpStream
 from harness.checks.catalogue import all_checks
@@ -152,7 +158,9 @@ def run_checks(
         unreachable=unreachable,
     )
     chosen = tuple(checks) if checks is not None else all_checks()
-    findings = tuple(run_check(item, ctx) for item in chosen)
+    # The results are many small acyclic objects: see build_flows.
+    with _fewer_full_collections():
+        findings = tuple(run_check(item, ctx) for item in chosen)
     return CheckRun(findings, ctx.locality, number is not None)
 
 

@@ -55,6 +55,14 @@ def probe_command(
         Path, typer.Option("--out", metavar="DIR", help="Where results.json and reports go.")
     ] = DEFAULT_OUT,
     as_json: Annotated[bool, typer.Option("--json", help="Print results.json on stdout.")] = False,
+    capture: Annotated[
+        bool,
+        typer.Option(
+            "--capture/--no-capture",
+            help="Capture each stage to DIR/pcaps/ and run the conformance checks on it "
+            "(needs root or CAP_NET_RAW).",
+        ),
+    ] = True,
 ) -> None:
     """Probe the number's real trunk stage by stage; exit 0 all passed, 1 failed, 2 bad input."""
     with user_errors():
@@ -67,6 +75,7 @@ def probe_command(
             inbound_timeout=inbound_timeout,
             ca_file=ca_file,
             local_host=local_ip,
+            capture_dir=out / "pcaps" if capture else None,
         )
         results = asyncio.run(run_probe(number, options))
         secrets = [number.password] if number.password else []

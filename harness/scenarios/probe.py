@@ -36,6 +36,13 @@ from harness.numbers import NumberConfig, Resolution, effective_view
 from harness.report.redact import redact_text
 from harness.results import Event, RunResults, ScenarioRecord, Step, Verdict
 from harness.scenarios.platform import Platform, StepOutcome
+from harness.scenarios.runner import CaptureFactory
+from harness.scenarios.seams import (
+    attach_findings,
+    interface_for,
+    live_capture_factory,
+    no_capture,
+)
 from harness.transport import SipResolver, is_ip_literal
 
 PROBE_PROFILE: Final = "trunk"
@@ -52,6 +59,9 @@ class ProbeOptions:
     verify: bool = True
     local_host: str | None = None
     resolver: SipResolver | None = None
+    #: When set, each stage after ``dns`` is captured into this folder
+    #: (``probe-<stage>.pcap``) and the conformance checks run on it.
+    capture_dir: Path | None = None
 
 
 STAGE_TITLES: Final = {
@@ -147,12 +157,14 @@ async def run_probe(number: NumberConfig, options: ProbeOptions | None = None) -
             mark = len(platform.events())
             begun = loop.time()
             deadline = opts.inbound_timeout + 10.0 if name == "inbound" else STAGE_DEADLINE
-            try:
-                outcome = await asyncio.wait_for(action(), deadline)
-            except TimeoutError:
-                outcome = StepOutcome(False, f"{name} did not finish within {deadline:g} s")
-            except HarnessError as err:
-                outcome = StepOutcome(False, str(err))
+            capture = _capture(platform, opts) if name != "dns" else no_capture
+            with capture(f"probe-{name}") as pcap:
+                try:
+                    outcome = await asyncio.wait_for(action(), deadline)
+                except TimeoutError:
+                    outcome = StepOutcome(False, f"{name} did not finish within {deadline:g} s")
+                except HarnessError as err:
+                    outcome = StepOutcome(False, str(err))
             record.duration_s = round(loop.time() - begun, 3)
             record.verdict = Verdict.PASS if outcome.success else Verdict.FAIL
             record.reason = "" if outcome.success else outcome.detail
@@ -166,12 +178,36 @@ async def run_probe(number: NumberConfig, options: ProbeOptions | None = None) -
                 )
             )
             record.events = _stage_events(platform, mark, begun, secrets)
+            if pcap is not None:
+                record.pcap = str(pcap)
+                attach_findings(
+                    record, pcap, number, local_addresses=platform.local_addresses() or None
+                )
             if not outcome.success:
                 failed = name
     finally:
         await platform.close()
     results.duration_s = round(time.monotonic() - started, 3)
     return results
+
+
+def _capture(platform: Platform, opts: ProbeOptions) -> CaptureFactory:
+    """The capture of one stage: every packet to or from the platform's own address
+    (the carrier's media servers are not known in advance) and the target's, on the
+    interface that holds the platform's address."""
+    if opts.capture_dir is None:
+        return no_capture
+    hosts = list(platform.local_addresses())
+    dest = platform.destination
+    target = platform.view.target
+    if dest is not None:
+        hosts.append(dest.host)
+    elif target.host_is_ip:
+        hosts.append(target.host)
+    if not hosts:
+        return no_capture  # neither end known (the dns stage failed)
+    interface = interface_for(hosts[0])
+    return live_capture_factory(opts.capture_dir, hosts, interface=interface)
 
 
 def _stage_events(platform: Platform, mark: int, origin: float, secrets: list[str]) -> list[Event]:

@@ -15,18 +15,22 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import re
+import socket
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from harness.capture.live import LiveCapture
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SetupError
 from harness.evidence import analyze_capture, fill_record
 from harness.numbers import NumberConfig
 from harness.results import ScenarioRecord, Step
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_SIOCGIFADDR = 0x8915  # Linux ioctl: an interface's IPv4 address
 
 
 @contextlib.contextmanager
@@ -45,9 +49,9 @@ def pcap_name(record_id: str) -> str:
 
 
 def live_capture_factory(
-    folder: Path, hosts: Sequence[str]
+    folder: Path, hosts: Sequence[str], *, interface: str = "lo"
 ) -> Callable[[str], AbstractContextManager[Path | None]]:
-    """A capture seam recording, per scenario, the loopback traffic of ``hosts``.
+    """A capture seam recording, per scenario, the traffic of ``hosts`` on ``interface``.
 
     Raises :class:`~harness.errors.SetupError` (one line) when a capture cannot start
     (no permission, no such interface).
@@ -58,10 +62,30 @@ def live_capture_factory(
     def capture(record_id: str) -> Iterator[Path | None]:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / pcap_name(record_id)
-        with LiveCapture(path, interface="lo", hosts=chosen):
+        with LiveCapture(path, interface=interface, hosts=chosen):
             yield path
 
     return capture
+
+
+def interface_for(address: str) -> str:
+    """The network interface that holds the local IPv4 ``address`` (``lo`` for
+    loopback addresses); a one-line SetupError when none does."""
+    if address.startswith("127.") or address == "::1":
+        return "lo"
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            request = struct.pack("256s", name.encode()[:15])
+            try:
+                answer = fcntl.ioctl(probe.fileno(), _SIOCGIFADDR, request)
+            except OSError:
+                continue  # no IPv4 address on this interface
+        if socket.inet_ntoa(answer[20:24]) == address:
+            return name
+    raise SetupError(
+        f"no network interface holds {address}: turn capture off with --no-capture, "
+        "or pass --local-ip with an address of this machine"
+    )
 
 
 def attach_findings(

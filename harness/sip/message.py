@@ -248,9 +248,27 @@ class Headers:
         self._fields = [pair for pair in self._fields if pair[0].lower() != key]
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """The first value of that header (for a splittable header, the first element)."""
-        values = self.get_all(name)
-        return values[0] if values else default
+        """The first value of that header (for a splittable header, the first element).
+
+        Same answer as ``get_all(name)[0]``, without splitting every value (the
+        checks call this for every header of every captured message).
+        """
+        key = canonical_name(name).lower()
+        splittable = key not in NON_SPLITTABLE
+        for field_name, value in self._fields:
+            if field_name.lower() != key:
+                continue
+            if not splittable:
+                return value
+            if "," not in value:
+                stripped = value.strip()
+                if stripped:
+                    return stripped
+                continue
+            parts = split_header_values(value)
+            if parts:
+                return parts[0]
+        return default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of that header, in order, comma-separated lists split.

@@ -29,3 +29,22 @@ def test_replace_with_nothing_removes() -> None:
 def test_replace_refuses_line_breaks() -> None:
     with pytest.raises(LocalProtocolError):
         Headers().replace("Via", ["a\r\nInjected: 1"])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("Via", "a, b"), ("Via", "c")],
+        [("Via", ""), ("Via", " x ")],
+        [("Contact", '"A, B" <sip:a@b>, <sip:c@d>')],
+        [("Authorization", 'Digest username="a", realm="b"')],
+        [("Subject", "hello, world")],
+        [("Route", " , <sip:p;lr>")],
+        [],
+    ],
+)
+def test_get_is_the_first_of_get_all(fields: list[tuple[str, str]]) -> None:
+    headers = Headers(fields)
+    for name in ("Via", "Contact", "Authorization", "Subject", "Route", "To"):
+        values = headers.get_all(name)
+        assert headers.get(name) == (values[0] if values else None)
