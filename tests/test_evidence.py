@@ -61,7 +61,7 @@ def test_not_a_capture_is_an_input_error(tmp_path: Path) -> None:
 def test_huge_captures_are_cut_in_the_record_not_in_the_checks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import harness.evidence as evidence
+    from harness import evidence
 
     monkeypatch.setattr(evidence, "MAX_RECORD_MESSAGES", 10)
     monkeypatch.setattr(evidence, "MAX_EVIDENCE", 2)
