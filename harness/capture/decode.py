@@ -552,6 +552,9 @@ class MessageStream:
         self._not_tls: set[frozenset[Endpoint]] = set()
         self._media_index: dict[tuple[str, int], set[str]] = {}
         self._rtp: dict[tuple[Endpoint, Endpoint], _RtpAccount] = {}
+        # One Endpoint object per address seen: each UDP message would otherwise
+        # keep two endpoints and their IP strings of its own (tens of MB at 100k).
+        self._endpoints: dict[Endpoint, Endpoint] = {}
         self._unsupported: dict[int, int] = {}
         self._frame = 0
         self._ts = 0.0
@@ -954,8 +957,11 @@ class MessageStream:
         if not payload:
             return
         if payload[0] in _SIP_FIRST and looks_like_sip(payload):
+            endpoints = self._endpoints
             src = Endpoint(src_ip, sport)
+            src = endpoints.setdefault(src, src)
             dst = Endpoint(dst_ip, dport)
+            dst = endpoints.setdefault(dst, dst)
             message = self._parse(payload, src, dst)
             if message is not None:
                 self._found.append((self._frame, self._ts, src, dst, "udp", message, len(payload)))

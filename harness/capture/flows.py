@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 from harness.capture.decode import (
@@ -94,13 +95,23 @@ class Transaction:
         every = [*self.requests, *self.responses, *([self.ack] if self.ack else [])]
         return tuple(sorted(every, key=lambda m: m.index))
 
-    @property
+    @cached_property
     def start(self) -> float:
-        return min(m.timestamp for m in self.messages)
+        # Checks sort transactions by start again and again: computed once, and
+        # without the sorted copy of ``messages``.
+        stamps = [m.timestamp for m in self.requests]
+        stamps.extend(m.timestamp for m in self.responses)
+        if self.ack is not None:
+            stamps.append(self.ack.timestamp)
+        return min(stamps)
 
-    @property
+    @cached_property
     def end(self) -> float:
-        return max(m.timestamp for m in self.messages)
+        stamps = [m.timestamp for m in self.requests]
+        stamps.extend(m.timestamp for m in self.responses)
+        if self.ack is not None:
+            stamps.append(self.ack.timestamp)
+        return max(stamps)
 
     @property
     def client(self) -> str | None:
@@ -130,7 +141,7 @@ class SdpExchange:
     media: tuple[SdpMedia, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Arrow:
     """One message drawn between two ladder columns (indexes into ``participants``)."""
 

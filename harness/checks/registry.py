@@ -62,7 +62,7 @@ _OUTCOME_RANK: Final = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     """One piece of the capture that supports a result.
 
@@ -150,7 +150,7 @@ def to_evidence(source: EvidenceSource) -> Evidence:
     return Evidence.of_rtp(source)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """What a check function yields: one verdict on one thing it applies to.
 
@@ -286,7 +286,7 @@ class Check:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """One outcome of one check on one item, with its evidence."""
 

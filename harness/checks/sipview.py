@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 
 from harness.capture.decode import CapturedMessage, Unreachable
 from harness.capture.flows import Call, Transaction, from_tag, to_tag
@@ -21,6 +22,14 @@ from harness.sip.uri import NameAddr, SipUri, TelUri, Via, parse_name_addr, pars
 
 AUTH_HEADERS = ("Authorization", "Proxy-Authorization")
 CHALLENGE_HEADERS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
+
+# Every check re-reads the same headers of the same messages, so parses are memoised
+# by the header value's text (the parsed types are frozen, sharing them is safe).
+# Within a call the same From/To/Via text recurs message after message; credentials
+# and challenges are few enough to be kept for a whole capture. The bounds cap the
+# memory on any capture.
+_RECENT_VALUES = 8192
+_AUTH_VALUES = 32768
 
 
 def request_of(captured: CapturedMessage | None) -> Request | None:
@@ -54,6 +63,11 @@ def method_of(captured: CapturedMessage) -> str:
 def name_addr(value: str | None) -> NameAddr | None:
     if value is None:
         return None
+    return _name_addr(value)
+
+
+@lru_cache(maxsize=_RECENT_VALUES)
+def _name_addr(value: str) -> NameAddr | None:
     try:
         return parse_name_addr(value)
     except (SipError, ValueError):
@@ -67,8 +81,13 @@ def header_uri(msg: Request | Response, header: str) -> SipUri | TelUri | None:
 
 
 def request_uri(msg: Request) -> SipUri | TelUri | None:
+    return _uri(msg.uri)
+
+
+@lru_cache(maxsize=_RECENT_VALUES)
+def _uri(text: str) -> SipUri | TelUri | None:
     try:
-        return parse_uri(msg.uri)
+        return parse_uri(text)
     except (SipError, ValueError):
         return None
 
@@ -91,10 +110,9 @@ def vias(msg: Request | Response) -> tuple[Via, ...]:
     """Every Via value, top first; malformed values are left out."""
     found: list[Via] = []
     for value in msg.headers.get_all("Via"):
-        try:
-            found.append(parse_via(value))
-        except (SipError, ValueError):
-            continue
+        parsed = _via(value)
+        if parsed is not None:
+            found.append(parsed)
     return tuple(found)
 
 
@@ -102,6 +120,11 @@ def top_via(msg: Request | Response) -> Via | None:
     value = msg.headers.get("Via")
     if value is None:
         return None
+    return _via(value)
+
+
+@lru_cache(maxsize=_RECENT_VALUES)
+def _via(value: str) -> Via | None:
     try:
         return parse_via(value)
     except (SipError, ValueError):
@@ -112,11 +135,15 @@ def credentials(msg: Request) -> Iterator[tuple[str, str, Credentials | None]]:
     """``(header name, raw value, parsed credentials or None)`` for every credential."""
     for header in AUTH_HEADERS:
         for value in msg.headers.get_raw(header):
-            try:
-                parsed: Credentials | None = parse_credentials(value)
-            except (SipError, ValueError):
-                parsed = None
-            yield header, value, parsed
+            yield header, value, _credentials(value)
+
+
+@lru_cache(maxsize=_AUTH_VALUES)
+def _credentials(value: str) -> Credentials | None:
+    try:
+        return parse_credentials(value)
+    except (SipError, ValueError):
+        return None
 
 
 def has_credentials(msg: Request) -> bool:
@@ -130,11 +157,16 @@ def challenges(msg: Response) -> tuple[Challenge, ...]:
         return ()
     found: list[Challenge] = []
     for value in msg.headers.get_raw(header):
-        try:
-            found.extend(parse_challenges(value))
-        except (SipError, ValueError):
-            continue
+        found.extend(_challenges(value))
     return tuple(found)
+
+
+@lru_cache(maxsize=_AUTH_VALUES)
+def _challenges(value: str) -> tuple[Challenge, ...]:
+    try:
+        return tuple(parse_challenges(value))
+    except (SipError, ValueError):
+        return ()
 
 
 def is_stale(msg: Response) -> bool:

@@ -173,6 +173,34 @@ def split_header_values(value: str) -> list[str]:
     return [p for p in parts if p]
 
 
+#: Memo of :func:`_lookup_key` and of lower-cased field names. Names come from code
+#: and from captures, so both are bounded: past the limit they are computed each time.
+_MEMO_LIMIT = 4096
+_LOOKUP_KEYS: dict[str, str] = {}
+_LOWER_NAMES: dict[str, str] = {}
+_SHARED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _lookup_key(name: str) -> str:
+    """``canonical_name(name).lower()``, memoised (the key every lookup compares)."""
+    key = _LOOKUP_KEYS.get(name)
+    if key is None:
+        key = canonical_name(name).lower()
+        if len(_LOOKUP_KEYS) < _MEMO_LIMIT:
+            _LOOKUP_KEYS[name] = key
+    return key
+
+
+def _lower_name(name: str) -> str:
+    """``name.lower()``, memoised so that every message shares one string per name."""
+    lowered = _LOWER_NAMES.get(name)
+    if lowered is None:
+        lowered = name.lower()
+        if len(_LOWER_NAMES) < _MEMO_LIMIT:
+            _LOWER_NAMES[name] = lowered
+    return lowered
+
+
 class Headers:
     """An ordered, case-insensitive multi-map of header fields.
 
@@ -180,10 +208,13 @@ class Headers:
     a header line (a line ``Via: a, b`` is stored once; :meth:`get_all` splits it).
     """
 
-    __slots__ = ("_fields",)
+    # ``_keys`` caches the lower-cased field names for lookups (None until the first
+    # lookup after a change); every method that changes ``_fields`` resets it.
+    __slots__ = ("_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
+        self._keys: tuple[str, ...] | None = None
         for name, value in fields:
             self.add(name, value)
 
@@ -196,19 +227,35 @@ class Headers:
         """
         headers = cls.__new__(cls)
         headers._fields = fields
+        headers._keys = None
         return headers
+
+    def _lookup_keys(self) -> tuple[str, ...]:
+        keys = self._keys
+        if keys is None:
+            keys = tuple(_lower_name(name) for name, _ in self._fields)
+            # Messages of one capture share a handful of header layouts: one tuple each.
+            shared = _SHARED_KEYS.get(keys)
+            if shared is None:
+                if len(_SHARED_KEYS) >= _MEMO_LIMIT:
+                    _SHARED_KEYS.clear()
+                shared = _SHARED_KEYS[keys] = keys
+            keys = self._keys = shared
+        return keys
 
     def add(self, name: str, value: str) -> None:
         """Append a field after any existing ones."""
         if "\r" in value or "\n" in value:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.append((canonical_name(name), value))
+        self._keys = None
 
     def insert_first(self, name: str, value: str) -> None:
         """Insert a field before every other (a new top Via, a pre-loaded Route)."""
         if "\r" in value or "\n" in value:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.insert(0, (canonical_name(name), value))
+        self._keys = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one field (at the first one's place)."""
@@ -222,6 +269,7 @@ class Headers:
                     for i, pair in enumerate(self._fields)
                     if i == index or pair[0].lower() != key
                 ]
+                self._keys = None
                 return
         self.add(canon, value)
 
@@ -241,11 +289,13 @@ class Headers:
         else:
             before = sum(1 for n, _ in self._fields[:at] if n.lower() != key)
             self._fields = kept[:before] + new + kept[before:]
+        self._keys = None
 
     def remove(self, name: str) -> None:
         """Remove every field of that name."""
         key = canonical_name(name).lower()
         self._fields = [pair for pair in self._fields if pair[0].lower() != key]
+        self._keys = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of that header (for a splittable header, the first element).
@@ -253,13 +303,25 @@ class Headers:
         Same answer as ``get_all(name)[0]``, without splitting every value (the
         checks call this for every header of every captured message).
         """
-        key = canonical_name(name).lower()
-        splittable = key not in NON_SPLITTABLE
-        for field_name, value in self._fields:
-            if field_name.lower() != key:
+        key = _LOOKUP_KEYS.get(name) or _lookup_key(name)
+        keys = self._keys
+        if keys is None:
+            keys = self._lookup_keys()
+        if key not in keys:
+            return default
+        fields = self._fields
+        first = fields[keys.index(key)][1]
+        if key in NON_SPLITTABLE:
+            return first
+        # The common case: one plain value on the first line of that name.
+        if "," not in first:
+            stripped = first.strip()
+            if stripped:
+                return stripped
+        for index, field_key in enumerate(keys):
+            if field_key != key:
                 continue
-            if not splittable:
-                return value
+            value = fields[index][1]
             if "," not in value:
                 stripped = value.strip()
                 if stripped:
@@ -276,9 +338,9 @@ class Headers:
         The auth headers and the other single-valued headers of
         :data:`NON_SPLITTABLE` are never split on commas.
         """
-        key = canonical_name(name).lower()
-        raw = [value for field_name, value in self._fields if field_name.lower() == key]
-        if key in NON_SPLITTABLE:
+        key = _lookup_key(name)
+        raw = self._raw(key)
+        if not raw or key in NON_SPLITTABLE:
             return raw
         values: list[str] = []
         for value in raw:
@@ -287,14 +349,20 @@ class Headers:
 
     def get_raw(self, name: str) -> list[str]:
         """Every field value of that name, unsplit, as on the wire."""
-        key = canonical_name(name).lower()
-        return [value for field_name, value in self._fields if field_name.lower() == key]
+        return self._raw(_lookup_key(name))
+
+    def _raw(self, key: str) -> list[str]:
+        keys = self._lookup_keys()
+        if key not in keys:
+            return []
+        return [
+            pair[1] for field_key, pair in zip(keys, self._fields, strict=True) if field_key == key
+        ]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical_name(name).lower()
-        return any(field_name.lower() == key for field_name, _ in self._fields)
+        return _lookup_key(name) in self._lookup_keys()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(list(self._fields))
@@ -317,6 +385,7 @@ class Headers:
     def copy(self) -> Headers:
         clone = Headers()
         clone._fields = list(self._fields)
+        clone._keys = self._keys
         return clone
 
 

@@ -101,6 +101,14 @@ class _NameCache:
 
 _NAMES = _NameCache()
 
+#: Recently parsed ``(name, value)`` header fields, each mapped to itself. Messages
+#: of one call repeat most fields (Via, From, To, Call-ID, CSeq between a request
+#: and its responses; Max-Forwards, Allow, User-Agent everywhere): sharing the
+#: immutable pairs roughly halves the memory of a large capture's headers. Cleared
+#: when full, so it stays bounded; only memory depends on it, never a result.
+_RECENT_FIELDS: dict[tuple[str, str], tuple[str, str]] = {}
+_RECENT_FIELDS_LIMIT: Final = 32768
+
 
 def _split_list(value: str) -> list[str]:
     """Split a comma-separated header value (Via, Contact), respecting quotes and <>."""
@@ -141,6 +149,9 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, li
     fields: list[tuple[str, str]] = []
     tracked: dict[str, list[str]] = {}
     cache = _NAMES.entries
+    recent = _RECENT_FIELDS
+    if len(recent) > _RECENT_FIELDS_LIMIT:
+        recent.clear()
     for line in lines:
         raw_name, colon, value = line.partition(":")
         if not colon:
@@ -155,7 +166,10 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, li
             entry = _NAMES.resolve(raw_name)
         canon, key = entry
         value = value.strip(" \t")
-        fields.append((canon, value))
+        pair = (canon, value)
+        shared = recent.setdefault(pair, pair)
+        fields.append(shared)
+        value = shared[1]
         if key is not None:
             bucket = tracked.get(key)
             if bucket is None:
