@@ -7,9 +7,15 @@ a traceback.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+
+try:  # typer >= 0.22 carries its own copy of click
+    from typer._click.exceptions import ClickException, UsageError
+except ImportError:  # older typer runs on click itself
+    from click import ClickException, UsageError  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 from harness import __version__
 
@@ -80,5 +86,24 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Usage errors (a missing or malformed flag) are one line on stderr and exit 2,
+    like every other bad input, instead of click's framed message.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as err:
+        where = err.ctx.command_path if err.ctx is not None else "sipharness"
+        message = " ".join(err.format_message().split())
+        if not message:  # no arguments at all: the help was shown
+            sys.exit(err.exit_code)
+        sys.stderr.write(f"error: {where}: {message} (see {where} --help)\n")
+        sys.exit(2)
+    except typer.Abort:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except ClickException as err:
+        sys.stderr.write(f"error: {' '.join(err.format_message().split())}\n")
+        sys.exit(err.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

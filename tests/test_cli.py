@@ -34,3 +34,18 @@ def test_console_script_installed() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def test_usage_errors_are_one_line_with_exit_2() -> None:
+    out = subprocess.run(
+        [str(VENV_BIN / "sipharness"), "call", "fixtures/numbers/example.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: sipharness call: Missing option '--to'")
+    assert "Traceback" not in out.stderr
