@@ -25,10 +25,10 @@ Grouping rules (RFC 3261 §17.1.3 and §17.2.3):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final
+from typing import Final, cast
 
 from harness.capture.decode import (
     CapturedMessage,
@@ -189,6 +189,12 @@ class Call:
     def duration(self) -> float:
         return self.end - self.start
 
+    @cached_property
+    def transactions_by_start(self) -> tuple[Transaction, ...]:
+        """``transactions`` sorted by :attr:`Transaction.start` (a stable sort)."""
+        # Checks walk every call's transactions in time order: sorted once per call.
+        return tuple(sorted(self.transactions, key=lambda t: t.start))
+
     @property
     def media(self) -> tuple[SdpMedia, ...]:
         """Every media line announced in the call's SDP, in order seen."""
@@ -238,9 +244,21 @@ def _header_tag(value: str | None) -> str | None:
     """The ``tag`` header parameter of a From/To value (URI parameters ignored)."""
     if value is None:
         return None
-    close = value.rfind(">")
-    found = _TAG.search(value, close + 1 if close >= 0 else 0)
-    return found.group(1) if found else None
+    # Flows and checks ask for the tags of the same From/To values again and again.
+    tag = _TAGS.get(value, _NO_VALUE)
+    if tag is _NO_VALUE:
+        close = value.rfind(">")
+        found = _TAG.search(value, close + 1 if close >= 0 else 0)
+        tag = found.group(1) if found else None
+        if len(_TAGS) >= _TAGS_LIMIT:
+            _TAGS.clear()
+        _TAGS[value] = tag
+    return cast(str | None, tag)
+
+
+_TAGS_LIMIT: Final = 65536
+_TAGS: dict[str, str | None] = {}
+_NO_VALUE: Final = object()
 
 
 def to_tag(message: Request | Response) -> str | None:
@@ -251,8 +269,8 @@ def from_tag(message: Request | Response) -> str | None:
     return _header_tag(message.headers.get("From"))
 
 
-def _branch_key(message: Request | Response) -> str:
-    branch = top_via_branch(message)
+def _branch_key(message: Request | Response, branch: str | None) -> str:
+    """The transaction's branch key; ``branch`` is ``top_via_branch(message)``."""
     if branch and branch.startswith(MAGIC_COOKIE):
         return branch
     # RFC 2543 matching (RFC 3261 §17.2.3): no usable branch.
@@ -308,8 +326,8 @@ def build_transactions(messages: Iterable[CapturedMessage]) -> tuple[Transaction
     builders: dict[tuple[str, str], _TxnBuilder] = {}
     for captured in messages:
         msg = captured.message
-        branch_key = _branch_key(msg)
         branch = top_via_branch(msg)
+        branch_key = _branch_key(msg, branch)
         if isinstance(msg, Request):
             method = msg.method
             if method == "ACK":
@@ -333,14 +351,41 @@ def build_transactions(messages: Iterable[CapturedMessage]) -> tuple[Transaction
     return tuple(builder.freeze() for builder in builders.values())
 
 
-def _sdp_exchanges(transactions: Iterable[Transaction]) -> list[SdpExchange]:
+class _SdpOf:
+    """``message_sdp`` of captured messages, each body read once while flows are built.
+
+    Keyed by the record's id: the records stay referenced (by the memo itself) for
+    as long as it lives, so an id cannot stand for another record.
+    """
+
+    __slots__ = ("_found",)
+
+    def __init__(self) -> None:
+        self._found: dict[int, tuple[CapturedMessage, tuple[SdpMedia, ...] | None]] = {}
+
+    def __call__(self, captured: CapturedMessage) -> tuple[SdpMedia, ...] | None:
+        msg = captured.message
+        if not msg.body:
+            return None
+        entry = self._found.get(id(captured))
+        if entry is not None and entry[0] is captured:
+            return entry[1]
+        media = message_sdp(msg)
+        self._found[id(captured)] = (captured, media)
+        return media
+
+
+def _sdp_exchanges(
+    transactions: Iterable[Transaction],
+    sdp_of: Callable[[CapturedMessage], tuple[SdpMedia, ...] | None],
+) -> list[SdpExchange]:
     """Label every SDP body of a call as offer or answer (see :class:`SdpExchange`)."""
     items: list[tuple[CapturedMessage, bool, tuple[SdpMedia, ...]]] = []
     for txn in transactions:
         request = txn.request
-        request_offered = request is not None and message_sdp(request.message) is not None
+        request_offered = request is not None and sdp_of(request) is not None
         for message in txn.messages:
-            media = message_sdp(message.message)
+            media = sdp_of(message)
             if media is not None:
                 items.append((message, request_offered, media))
     items.sort(key=lambda item: item[0].index)
@@ -364,8 +409,16 @@ def _sdp_exchanges(transactions: Iterable[Transaction]) -> list[SdpExchange]:
     return found
 
 
-def build_ladder(messages: Iterable[CapturedMessage]) -> Ladder:
-    """A :class:`Ladder` of ``messages`` (any subset, in the given order)."""
+def build_ladder(
+    messages: Iterable[CapturedMessage],
+    *,
+    sdp_of: Callable[[CapturedMessage], tuple[SdpMedia, ...] | None] | None = None,
+) -> Ladder:
+    """A :class:`Ladder` of ``messages`` (any subset, in the given order).
+
+    ``sdp_of`` (same answer as ``message_sdp(captured.message)``) lets a caller that
+    has read the SDP bodies already share that work.
+    """
     columns: dict[str, int] = {}
     arrows: list[Arrow] = []
     start: float | None = None
@@ -384,7 +437,7 @@ def build_ladder(messages: Iterable[CapturedMessage]) -> Ladder:
                 captured.transport,
                 captured.index,
                 isinstance(msg, Request),
-                message_sdp(msg) is not None,
+                (message_sdp(msg) if sdp_of is None else sdp_of(captured)) is not None,
             )
         )
     return Ladder(tuple(columns), tuple(arrows), start)
@@ -423,6 +476,7 @@ def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
             by_call.setdefault(call_id, []).append(captured)
     calls: list[Call] = []
     every_txn: list[Transaction] = []
+    sdp_of = _SdpOf()
     for call_id, members in by_call.items():
         transactions = build_transactions(members)
         every_txn.extend(transactions)
@@ -447,9 +501,10 @@ def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
                 start=members[0].timestamp,
                 end=max(m.timestamp for m in members),
                 final_status=_final_status(method, transactions),
-                sdp=tuple(_sdp_exchanges(transactions)),
+                sdp=tuple(_sdp_exchanges(transactions, sdp_of)),
             )
         )
     calls.sort(key=lambda c: c.messages[0].index)
     every_txn.sort(key=lambda t: t.messages[0].index)
-    return Flows(tuple(calls), tuple(every_txn), build_ladder(messages), tuple(orphans))
+    ladder = build_ladder(messages, sdp_of=sdp_of)
+    return Flows(tuple(calls), tuple(every_txn), ladder, tuple(orphans))

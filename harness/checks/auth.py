@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from typing import cast
 
 from harness.capture.decode import CapturedMessage
 from harness.capture.flows import Transaction
@@ -96,16 +97,24 @@ def digest_uri(ctx: CheckContext) -> Iterator[Item]:
                 )
 
 
-def _attempts(ctx: CheckContext) -> Iterator[list[Transaction]]:
-    """Runs of out-of-dialog transactions of one method in one call (a request's attempts)."""
-    for call in ctx.flows.calls:
-        by_method: dict[tuple[str, str | None], list[Transaction]] = {}
-        for txn in transactions(call):
-            msg = request_of(txn.request)
-            if msg is None or not is_initial(msg) or msg.method in ("ACK", "CANCEL"):
-                continue
-            by_method.setdefault((msg.method, str(txn.client)), []).append(txn)
-        yield from by_method.values()
+def _attempts(ctx: CheckContext) -> tuple[tuple[Transaction, ...], ...]:
+    """Runs of out-of-dialog transactions of one method in one call (a request's attempts).
+
+    Computed once per context: several checks walk the same runs.
+    """
+    found = ctx.memo.get("auth_attempts")
+    if found is None:
+        runs: list[tuple[Transaction, ...]] = []
+        for call in ctx.flows.calls:
+            by_method: dict[tuple[str, str | None], list[Transaction]] = {}
+            for txn in transactions(call):
+                msg = request_of(txn.request)
+                if msg is None or not is_initial(msg) or msg.method in ("ACK", "CANCEL"):
+                    continue
+                by_method.setdefault((msg.method, str(txn.client)), []).append(txn)
+            runs.extend(tuple(run) for run in by_method.values())
+        found = ctx.memo["auth_attempts"] = tuple(runs)
+    return cast(tuple[tuple[Transaction, ...], ...], found)
 
 
 @check(

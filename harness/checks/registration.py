@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from harness.capture.decode import CapturedMessage
 from harness.checks.registry import (
@@ -69,12 +70,16 @@ class _Register:
     aor: str
 
 
-def _registers(ctx: CheckContext) -> list[_Register]:
-    found = []
-    for txn, captured, msg in first_requests(ctx, "REGISTER"):
-        to = header_uri(msg, "To")
-        found.append(_Register(captured, msg, txn.final, str(to) if to else msg.uri))
-    return found
+def _registers(ctx: CheckContext) -> tuple[_Register, ...]:
+    """Every REGISTER transaction, in capture order; computed once per context."""
+    found = ctx.memo.get("registers")
+    if found is None:
+        registers: list[_Register] = []
+        for txn, captured, msg in first_requests(ctx, "REGISTER"):
+            to = header_uri(msg, "To")
+            registers.append(_Register(captured, msg, txn.final, str(to) if to else msg.uri))
+        found = ctx.memo["registers"] = tuple(registers)
+    return cast(tuple[_Register, ...], found)
 
 
 @check(

@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, cast
 
 from harness.capture.decode import CapturedMessage, DecodeIssue, TlsStream, Unreachable
 from harness.capture.flows import Flows, label
@@ -131,6 +131,9 @@ def mask_uri_passwords(text: str) -> str:
     Evidence and reasons quote URIs from the capture; RFC 3261 §19.1.1 allows a
     password there, and the harness never repeats one.
     """
+    if "@" not in text or ":" not in text:
+        # Nothing the pattern could match (most reasons): skip the regex.
+        return text
     return _URI_PASSWORD.sub(lambda m: f"{m.group(1)}{PASSWORD_MASK}{m.group(3)}", text)
 
 
@@ -237,13 +240,21 @@ class CheckContext:
     rtp: Mapping[str, tuple[RtpStream, ...]] | None = None
     settings: CheckSettings = field(default_factory=CheckSettings)
     unreachable: tuple[Unreachable, ...] = ()
+    #: What several checks derive alike from this context, computed once by the first
+    #: to ask (``messages``, :func:`harness.checks.sipview.first_requests`' rows...),
+    #: keyed by a name the filling code picks; not part of the context's identity.
+    memo: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def messages(self) -> Iterator[CapturedMessage]:
         """Every SIP message, in capture order (orphans without Call-ID included)."""
-        every = [m for call in self.flows.calls for m in call.messages]
-        every.extend(self.flows.orphans)
-        return iter(sorted(every, key=lambda m: m.index))
+        found = self.memo.get("messages")
+        if found is None:
+            # Many checks walk every message: sorted once per context.
+            every = [m for call in self.flows.calls for m in call.messages]
+            every.extend(self.flows.orphans)
+            found = self.memo["messages"] = tuple(sorted(every, key=lambda m: m.index))
+        return iter(cast(tuple[CapturedMessage, ...], found))
 
     def outbound(self, captured: CapturedMessage) -> bool:
         """True when the platform sent ``captured`` (its source is a local address)."""

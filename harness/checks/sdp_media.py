@@ -17,7 +17,13 @@ from harness.checks.registry import (
 )
 from harness.checks.sipview import is_private_ip, is_public_ip, method_of
 from harness.sip.errors import SipError
-from harness.sip.sdp import Media, SessionDescription, parse_sdp
+from harness.sip.sdp import (
+    STATIC_PAYLOAD_TYPES,
+    Media,
+    RtpCodec,
+    SessionDescription,
+    parse_sdp,
+)
 
 TOPIC = "sdp"
 
@@ -42,13 +48,28 @@ def _parse(exchange: SdpExchange) -> SessionDescription | None:
 
 def _codecs(media: Media) -> set[tuple[str, int]]:
     found: set[tuple[str, int]] = set()
+    # ``media.codec(pt)`` for each format, with the rtpmap lines read once for all
+    # of them (first needed at the first numeric format, as codec() would): a
+    # malformed rtpmap makes every codec() raise, so every format is then unknown.
+    maps: dict[int, RtpCodec] | None = None
+    maps_read = False
     for fmt in media.formats:
         if not fmt.isdigit():
             continue
+        codec: RtpCodec | None = None
         try:
-            codec = media.codec(int(fmt))
-        except (SipError, ValueError):
-            codec = None
+            payload_type = int(fmt)
+        except ValueError:
+            payload_type = None
+        if payload_type is not None:
+            if not maps_read:
+                maps_read = True
+                try:
+                    maps = media.rtpmaps()
+                except (SipError, ValueError):
+                    maps = None
+            if maps is not None:
+                codec = maps.get(payload_type) or STATIC_PAYLOAD_TYPES.get(payload_type)
         found.add((codec.name.upper(), codec.clock_rate) if codec else (f"PT{fmt}", 0))
     return found
 

@@ -8,8 +8,10 @@ reports, never a reason for it to crash.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeVar, cast
 
 from harness.capture.decode import CapturedMessage, Unreachable
 from harness.capture.flows import Call, Transaction, from_tag, to_tag
@@ -25,11 +27,70 @@ CHALLENGE_HEADERS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
 
 # Every check re-reads the same headers of the same messages, so parses are memoised
 # by the header value's text (the parsed types are frozen, sharing them is safe).
-# Within a call the same From/To/Via text recurs message after message; credentials
-# and challenges are few enough to be kept for a whole capture. The bounds cap the
-# memory on any capture.
+# Outside a run the bounds cap the memory; while :func:`whole_run_memo` is active
+# (run_checks holds it) nothing is evicted: a Via value is unique to its transaction,
+# so a bounded memo forgot each one before the next check asked for it again, and
+# every check re-parsed every Via of the capture. The memo is emptied when the run ends.
 _RECENT_VALUES = 8192
 _AUTH_VALUES = 32768
+
+_T = TypeVar("_T")
+_MISSING: Final = object()
+
+
+class _ValueMemo(Generic[_T]):
+    """``parse(text)`` memoised by text: bounded, or unbounded inside a whole run."""
+
+    __slots__ = ("_bound", "_parse", "_values")
+
+    def __init__(self, parse: Callable[[str], _T], bound: int) -> None:
+        self._parse = parse
+        self._bound = bound
+        self._values: dict[str, _T] = {}
+
+    def __call__(self, value: str) -> _T:
+        found = self._values.get(value, _MISSING)
+        if found is _MISSING:
+            parsed = self._parse(value)
+            if not _WHOLE_RUNS and len(self._values) >= self._bound:
+                self._values.clear()
+            self._values[value] = parsed
+            return parsed
+        return cast(_T, found)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+_MEMOS: list[_ValueMemo[Any]] = []
+# One entry per active :func:`whole_run_memo` block (a list: no ``global`` needed).
+_WHOLE_RUNS: list[None] = []
+
+
+def _memoised(bound: int) -> Callable[[Callable[[str], _T]], _ValueMemo[_T]]:
+    def wrap(parse: Callable[[str], _T]) -> _ValueMemo[_T]:
+        memo = _ValueMemo(parse, bound)
+        _MEMOS.append(memo)
+        return memo
+
+    return wrap
+
+
+@contextmanager
+def whole_run_memo() -> Iterator[None]:
+    """Keep every parsed header value until the outermost such block ends.
+
+    For one run of the catalogue over a capture: each value is then parsed once for
+    all the checks. On exit of the outermost block the memos are emptied.
+    """
+    _WHOLE_RUNS.append(None)
+    try:
+        yield
+    finally:
+        _WHOLE_RUNS.pop()
+        if not _WHOLE_RUNS:
+            for memo in _MEMOS:
+                memo.clear()
 
 
 def request_of(captured: CapturedMessage | None) -> Request | None:
@@ -66,7 +127,7 @@ def name_addr(value: str | None) -> NameAddr | None:
     return _name_addr(value)
 
 
-@lru_cache(maxsize=_RECENT_VALUES)
+@_memoised(_RECENT_VALUES)
 def _name_addr(value: str) -> NameAddr | None:
     try:
         return parse_name_addr(value)
@@ -84,7 +145,7 @@ def request_uri(msg: Request) -> SipUri | TelUri | None:
     return _uri(msg.uri)
 
 
-@lru_cache(maxsize=_RECENT_VALUES)
+@_memoised(_RECENT_VALUES)
 def _uri(text: str) -> SipUri | TelUri | None:
     try:
         return parse_uri(text)
@@ -123,7 +184,7 @@ def top_via(msg: Request | Response) -> Via | None:
     return _via(value)
 
 
-@lru_cache(maxsize=_RECENT_VALUES)
+@_memoised(_RECENT_VALUES)
 def _via(value: str) -> Via | None:
     try:
         return parse_via(value)
@@ -138,7 +199,7 @@ def credentials(msg: Request) -> Iterator[tuple[str, str, Credentials | None]]:
             yield header, value, _credentials(value)
 
 
-@lru_cache(maxsize=_AUTH_VALUES)
+@_memoised(_AUTH_VALUES)
 def _credentials(value: str) -> Credentials | None:
     try:
         return parse_credentials(value)
@@ -161,7 +222,7 @@ def challenges(msg: Response) -> tuple[Challenge, ...]:
     return tuple(found)
 
 
-@lru_cache(maxsize=_AUTH_VALUES)
+@_memoised(_AUTH_VALUES)
 def _challenges(value: str) -> tuple[Challenge, ...]:
     try:
         return tuple(parse_challenges(value))
@@ -196,7 +257,8 @@ def dialog_of(txn: Transaction) -> tuple[str | None, str | None]:
 
 
 def transactions(call: Call, method: str | None = None) -> Iterator[Transaction]:
-    for txn in sorted(call.transactions, key=lambda t: t.start):
+    """The call's transactions by start time (ties in their order in the call)."""
+    for txn in call.transactions_by_start:
         if method is None or txn.method == method:
             yield txn
 
@@ -240,6 +302,41 @@ def target_text(target: Target) -> str:
     return f"{host}:{target.port}/{target.transport.via_name}"
 
 
+_FirstRequest = tuple[Transaction, CapturedMessage, Request]
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstRequestRow:
+    item: _FirstRequest
+    method: str
+    initial: bool
+    outbound: bool
+    inbound: bool
+
+
+def _first_request_rows(ctx: CheckContext) -> tuple[_FirstRequestRow, ...]:
+    """Every transaction's first request copy with its filters, computed once per context."""
+    found = ctx.memo.get("first_requests")
+    if found is None:
+        rows: list[_FirstRequestRow] = []
+        for txn in ctx.flows.transactions:
+            captured = txn.request
+            msg = request_of(captured)
+            if captured is None or msg is None:
+                continue
+            rows.append(
+                _FirstRequestRow(
+                    (txn, captured, msg),
+                    msg.method,
+                    is_initial(msg),
+                    ctx.outbound(captured),
+                    ctx.inbound(captured),
+                )
+            )
+        found = ctx.memo["first_requests"] = tuple(rows)
+    return cast(tuple[_FirstRequestRow, ...], found)
+
+
 def first_requests(
     ctx: CheckContext, *methods: str, initial: bool | None = None, outbound: bool | None = None
 ) -> Iterator[tuple[Transaction, CapturedMessage, Request]]:
@@ -249,20 +346,16 @@ def first_requests(
     out-of-dialog requests only (no To tag), False in-dialog only; ``outbound``
     True keeps what the platform sent, False what it received.
     """
-    for txn in ctx.flows.transactions:
-        captured = txn.request
-        msg = request_of(captured)
-        if captured is None or msg is None:
+    for row in _first_request_rows(ctx):
+        if methods and row.method not in methods:
             continue
-        if methods and msg.method not in methods:
+        if initial is not None and row.initial != initial:
             continue
-        if initial is not None and is_initial(msg) != initial:
+        if outbound is True and not row.outbound:
             continue
-        if outbound is True and not ctx.outbound(captured):
+        if outbound is False and not row.inbound:
             continue
-        if outbound is False and not ctx.inbound(captured):
-            continue
-        yield txn, captured, msg
+        yield row.item
 
 
 #: A client transaction's lifetime with RFC 3261's default T1 (64*T1, Timers B and F).
