@@ -60,14 +60,14 @@ from harness.sip.transaction import (
     TransactionTimeout,
     TransportError,
 )
-from harness.sip.uri import SipUri, parse_name_addr
+from harness.sip.uri import SipUri, hop_key, parse_name_addr
 from harness.transport import Address
 
 DEFAULT_NO_ANSWER_TIMEOUT = 60.0
 
 
 def _same_hop(first: str, second: str) -> bool:
-    """True when two Route values name the same hop (scheme, host, port, transport).
+    """True when two Route values name the same hop (:func:`~harness.sip.uri.hop_key`).
 
     A proxy that record-routes writes its own parameters (``lr=on``, ``ftag``, ``r2``)
     into the route set, so the outbound proxy's pre-loaded Route rarely matches it
@@ -79,13 +79,7 @@ def _same_hop(first: str, second: str) -> bool:
         return first == second
     if not isinstance(one, SipUri) or not isinstance(two, SipUri):
         return first == second
-
-    def hop(uri: SipUri) -> tuple[str, str, int, str]:
-        scheme = uri.scheme.lower()
-        default = 5061 if scheme == "sips" else 5060
-        return (scheme, uri.host.lower(), uri.port or default, uri.transport or "udp")
-
-    return hop(one) == hop(two)
+    return hop_key(one) == hop_key(two)
 
 
 def with_route(request: Request, route: str | None) -> Request:

@@ -28,7 +28,7 @@ from harness.checks.sipview import (
     unreachable_for,
 )
 from harness.sip.errors import RemoteProtocolError
-from harness.sip.uri import parse_sip_uri
+from harness.sip.uri import hop_key, parse_sip_uri
 
 TOPIC = "invite"
 TIMER_B = 32.0  # RFC 3261 §17.1.1.2: 64*T1, when an INVITE client gives up
@@ -302,17 +302,14 @@ def _in_dialog(call: Call, tag: str | None, ok: CapturedMessage) -> Iterator[Cap
 
 
 def _route_key(text: str) -> tuple[object, ...]:
-    """What makes two route URIs lead to the same hop: scheme, host, port (default
-    filled in), transport and loose routing. Peers rewrite ``lr=on`` as ``lr`` and
-    add the default port; both reach the same proxy, so neither is a fault here."""
+    """The hop a route URI leads to (:func:`~harness.sip.uri.hop_key`) and whether it
+    routes loosely: peers rewrite ``lr=on`` as ``lr`` and add the default port, and
+    both reach the same proxy, so neither is a fault here."""
     try:
         uri = parse_sip_uri(text)
     except RemoteProtocolError:
         return (text,)
-    secure = uri.scheme == "sips" or uri.transport == "tls"
-    port = uri.port or (5061 if secure else 5060)
-    transport = uri.transport or ("tls" if uri.scheme == "sips" else "udp")
-    return (uri.scheme, uri.host.lower(), port, transport, uri.has_param("lr"))
+    return (*hop_key(uri), uri.has_param("lr"))
 
 
 def _same_routes(seen: Sequence[str], expected: Sequence[str]) -> bool:

@@ -354,6 +354,21 @@ def parse_tel_uri(text: str) -> TelUri:
     return TelUri(number=number, params=tuple(params))
 
 
+def hop_key(uri: SipUri) -> tuple[str, str, int, str]:
+    """What makes two URIs lead to the same next hop: scheme, host (case-insensitive),
+    port (the default filled in: 5061 for sips or TLS, else 5060) and transport (the
+    default filled in: TLS for sips, else UDP).
+
+    Proxies rewrite their own Record-Route (``lr=on`` for ``lr``, an explicit 5060,
+    ``ftag``...); those URIs still reach the same hop, which is what routing cares
+    about. Not RFC 3261 §19.1.4 equivalence (which this is deliberately looser than).
+    """
+    scheme = uri.scheme.lower()
+    transport = uri.transport or ("tls" if scheme == "sips" else "udp")
+    port = uri.port or (5061 if scheme == "sips" or transport == "tls" else 5060)
+    return (scheme, uri.host.lower(), port, transport)
+
+
 def parse_uri(text: str) -> Uri:
     """Parse a sip/sips/tel URI."""
     scheme = text[:5].lower()
