@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.checks.registry import Finding, Outcome
-from harness.numbers.model import PASSWORD_MASK
+from harness.report.redact import scrub_secrets
 
 
 def verdict(findings: Iterable[Finding]) -> str:
@@ -22,11 +22,12 @@ def verdict(findings: Iterable[Finding]) -> str:
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every non-empty secret replaced by the password mask."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, PASSWORD_MASK)
-    return text
+    """``text`` with every non-empty secret replaced by the password mask.
+
+    The reports' scrubber does the work (longest secret first, so a secret inside
+    another leaves nothing of the longer one behind); this accepts None entries.
+    """
+    return scrub_secrets(text, [s for s in secrets if s])
 
 
 def dumps(payload: Any, *, secrets: Iterable[str | None] = ()) -> str:
