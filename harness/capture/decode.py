@@ -64,9 +64,17 @@ class Endpoint(NamedTuple):
     port: int
 
     def __str__(self) -> str:
-        if ":" in self.ip:
-            return f"[{self.ip}]:{self.port}"
-        return f"{self.ip}:{self.port}"
+        # Ladders, evidence and checks print the same few endpoints millions of times.
+        text = _ENDPOINT_TEXT.get(self)
+        if text is None:
+            text = f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+            if len(_ENDPOINT_TEXT) >= 65536:
+                _ENDPOINT_TEXT.clear()
+            _ENDPOINT_TEXT[self] = text
+        return text
+
+
+_ENDPOINT_TEXT: dict[Endpoint, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,10 +379,27 @@ def message_sdp(message: Request | Response) -> tuple[SdpMedia, ...] | None:
     ctype = message.headers.get("Content-Type") or ""
     if "application/sdp" not in ctype.lower():
         return None
-    return sdp_media(message.body)
+    # The decoder reads each body for media addresses, and the flows read it again
+    # for offer/answer: memoised by the (immutable) body, bounded.
+    body = message.body
+    found = _SDP_OF_BODY.get(body)
+    if found is None:
+        found = sdp_media(body)
+        if len(_SDP_OF_BODY) >= _SDP_MEMO_LIMIT:
+            _SDP_OF_BODY.clear()
+        _SDP_OF_BODY[body] = found
+    return found
+
+
+_SDP_MEMO_LIMIT: Final = 65536
+_SDP_OF_BODY: dict[bytes, tuple[SdpMedia, ...]] = {}
 
 
 # --- the decoder ----------------------------------------------------------------------
+
+_PPPOE_SESSION: Final = 0x8864
+#: PPP protocol numbers (RFC 1332, RFC 5072) -> the EtherType of the same payload.
+_PPP_TO_ETHERTYPE: Final = {0x0021: 0x0800, 0x0057: 0x86DD}
 
 _IPV4_CACHE: dict[bytes, str] = {}
 _IPV6_CACHE: dict[bytes, str] = {}
@@ -738,6 +763,14 @@ class MessageStream:
                 return
             etype = (data[off + 2] << 8) | data[off + 3]
             off += 4
+        if etype == _PPPOE_SESSION:
+            # RFC 2516 §4 session header (6 bytes), then the PPP protocol (RFC 1661).
+            if n < off + 8:
+                self._issue("malformed-packet", "PPPoE header truncated", data)
+                return
+            protocol = (data[off + 6] << 8) | data[off + 7]
+            etype = _PPP_TO_ETHERTYPE.get(protocol, 0)
+            off += 8
         if etype == 0x0800:
             self._ipv4(data, off)
         elif etype == 0x86DD:

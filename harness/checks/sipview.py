@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Generic, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 from harness.capture.decode import CapturedMessage, Unreachable
 from harness.capture.flows import Call, Transaction, from_tag, to_tag
@@ -38,39 +38,33 @@ _T = TypeVar("_T")
 _MISSING: Final = object()
 
 
-class _ValueMemo(Generic[_T]):
-    """``parse(text)`` memoised by text: bounded, or unbounded inside a whole run."""
-
-    __slots__ = ("_bound", "_parse", "_values")
-
-    def __init__(self, parse: Callable[[str], _T], bound: int) -> None:
-        self._parse = parse
-        self._bound = bound
-        self._values: dict[str, _T] = {}
-
-    def __call__(self, value: str) -> _T:
-        found = self._values.get(value, _MISSING)
-        if found is _MISSING:
-            parsed = self._parse(value)
-            if not _WHOLE_RUNS and len(self._values) >= self._bound:
-                self._values.clear()
-            self._values[value] = parsed
-            return parsed
-        return cast(_T, found)
-
-    def clear(self) -> None:
-        self._values.clear()
-
-
-_MEMOS: list[_ValueMemo[Any]] = []
+_MEMOS: list[dict[str, Any]] = []
 # One entry per active :func:`whole_run_memo` block (a list: no ``global`` needed).
 _WHOLE_RUNS: list[None] = []
 
 
-def _memoised(bound: int) -> Callable[[Callable[[str], _T]], _ValueMemo[_T]]:
-    def wrap(parse: Callable[[str], _T]) -> _ValueMemo[_T]:
-        memo = _ValueMemo(parse, bound)
-        _MEMOS.append(memo)
+def _memoised(bound: int) -> Callable[[Callable[[str], _T]], Callable[[str], _T]]:
+    """``parse(text)`` memoised by text: bounded, or unbounded inside a whole run.
+
+    A closure rather than an object with ``__call__``: the checks call these
+    hundreds of thousands of times per large capture, and a plain function call is
+    the cheaper one.
+    """
+
+    def wrap(parse: Callable[[str], _T]) -> Callable[[str], _T]:
+        values: dict[str, _T] = {}
+        _MEMOS.append(values)
+
+        def memo(value: str) -> _T:
+            found = values.get(value, _MISSING)
+            if found is _MISSING:
+                parsed = parse(value)
+                if not _WHOLE_RUNS and len(values) >= bound:
+                    values.clear()
+                values[value] = parsed
+                return parsed
+            return cast(_T, found)
+
         return memo
 
     return wrap

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Final, cast
 
 from harness.sip.errors import LocalProtocolError
 
@@ -179,6 +180,10 @@ _MEMO_LIMIT = 4096
 _LOOKUP_KEYS: dict[str, str] = {}
 _LOWER_NAMES: dict[str, str] = {}
 _SHARED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+#: Marks a name :meth:`Headers.get` has not memoised yet (None is a memoised "absent").
+_UNSEEN: Final = object()
+#: Memo of :attr:`Message.cseq` by the header's value (bounded like the memos above).
+_CSEQS: dict[str, object] = {}
 
 
 def _lookup_key(name: str) -> str:
@@ -191,7 +196,17 @@ def _lookup_key(name: str) -> str:
     return key
 
 
-def _lower_name(name: str) -> str:
+def _shared_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple per header layout: a capture's messages share a handful of them."""
+    shared = _SHARED_KEYS.get(keys)
+    if shared is None:
+        if len(_SHARED_KEYS) >= _MEMO_LIMIT:
+            _SHARED_KEYS.clear()
+        shared = _SHARED_KEYS[keys] = keys
+    return shared
+
+
+def lower_name(name: str) -> str:
     """``name.lower()``, memoised so that every message shares one string per name."""
     lowered = _LOWER_NAMES.get(name)
     if lowered is None:
@@ -210,37 +225,36 @@ class Headers:
 
     # ``_keys`` caches the lower-cased field names for lookups (None until the first
     # lookup after a change); every method that changes ``_fields`` resets it.
-    __slots__ = ("_fields", "_keys")
+    # ``_got`` memoises :meth:`get` by the name asked for (None: not yet, or reset).
+    __slots__ = ("_fields", "_got", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._keys: tuple[str, ...] | None = None
+        self._got: dict[str, str | None] | None = None
         for name, value in fields:
             self.add(name, value)
 
     @classmethod
-    def from_canonical(cls, fields: list[tuple[str, str]]) -> Headers:
+    def from_canonical(
+        cls, fields: list[tuple[str, str]], keys: tuple[str, ...] | None = None
+    ) -> Headers:
         """Wrap fields whose names are canonical and whose values hold no line break.
 
         The list is taken over, not copied: this is the parser's fast path, which
-        has already done what :meth:`add` checks for every field.
+        has already done what :meth:`add` checks for every field. ``keys``, when
+        given, is ``lower_name(name)`` of every field's name, in order.
         """
         headers = cls.__new__(cls)
         headers._fields = fields
-        headers._keys = None
+        headers._keys = None if keys is None else _shared_keys(keys)
+        headers._got = None
         return headers
 
     def _lookup_keys(self) -> tuple[str, ...]:
         keys = self._keys
         if keys is None:
-            keys = tuple(_lower_name(name) for name, _ in self._fields)
-            # Messages of one capture share a handful of header layouts: one tuple each.
-            shared = _SHARED_KEYS.get(keys)
-            if shared is None:
-                if len(_SHARED_KEYS) >= _MEMO_LIMIT:
-                    _SHARED_KEYS.clear()
-                shared = _SHARED_KEYS[keys] = keys
-            keys = self._keys = shared
+            keys = self._keys = _shared_keys(tuple(lower_name(name) for name, _ in self._fields))
         return keys
 
     def add(self, name: str, value: str) -> None:
@@ -249,6 +263,7 @@ class Headers:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.append((canonical_name(name), value))
         self._keys = None
+        self._got = None
 
     def insert_first(self, name: str, value: str) -> None:
         """Insert a field before every other (a new top Via, a pre-loaded Route)."""
@@ -256,6 +271,7 @@ class Headers:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.insert(0, (canonical_name(name), value))
         self._keys = None
+        self._got = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one field (at the first one's place)."""
@@ -270,6 +286,7 @@ class Headers:
                     if i == index or pair[0].lower() != key
                 ]
                 self._keys = None
+                self._got = None
                 return
         self.add(canon, value)
 
@@ -290,25 +307,38 @@ class Headers:
             before = sum(1 for n, _ in self._fields[:at] if n.lower() != key)
             self._fields = kept[:before] + new + kept[before:]
         self._keys = None
+        self._got = None
 
     def remove(self, name: str) -> None:
         """Remove every field of that name."""
         key = canonical_name(name).lower()
         self._fields = [pair for pair in self._fields if pair[0].lower() != key]
         self._keys = None
+        self._got = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of that header (for a splittable header, the first element).
 
         Same answer as ``get_all(name)[0]``, without splitting every value (the
-        checks call this for every header of every captured message).
+        checks call this for every header of every captured message, several times
+        each: the answer is memoised until the fields change).
         """
+        got = self._got
+        if got is None:
+            got = self._got = {}
+        elif name in got:
+            found = got[name]
+            return default if found is None else found
+        value = got[name] = self._first(name)
+        return default if value is None else value
+
+    def _first(self, name: str) -> str | None:
         key = _LOOKUP_KEYS.get(name) or _lookup_key(name)
         keys = self._keys
         if keys is None:
             keys = self._lookup_keys()
         if key not in keys:
-            return default
+            return None
         fields = self._fields
         first = fields[keys.index(key)][1]
         if key in NON_SPLITTABLE:
@@ -330,7 +360,7 @@ class Headers:
             parts = split_header_values(value)
             if parts:
                 return parts[0]
-        return default
+        return None
 
     def get_all(self, name: str) -> list[str]:
         """Every value of that header, in order, comma-separated lists split.
@@ -386,6 +416,7 @@ class Headers:
         clone = Headers()
         clone._fields = list(self._fields)
         clone._keys = self._keys
+        clone._got = None
         return clone
 
 
@@ -407,10 +438,17 @@ class Message:
         raw = self.headers.get("CSeq")
         if raw is None:
             return None
-        parts = raw.split()
-        if len(parts) != 2 or not parts[0].isdigit():
-            return None
-        return int(parts[0]), parts[1]
+        # A capture repeats a few CSeq values ("1 INVITE", "2 BYE"...) many times.
+        found = _CSEQS.get(raw, _UNSEEN)
+        if found is _UNSEEN:
+            parts = raw.split()
+            found = None
+            if len(parts) == 2 and parts[0].isdigit():
+                found = int(parts[0]), parts[1]
+            if len(_CSEQS) >= _MEMO_LIMIT:
+                _CSEQS.clear()
+            _CSEQS[raw] = found
+        return cast("tuple[int, str] | None", found)
 
     def start_line(self) -> str:
         raise NotImplementedError

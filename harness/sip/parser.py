@@ -34,7 +34,14 @@ import re
 from typing import Final
 
 from harness.sip.errors import RemoteProtocolError
-from harness.sip.message import SIP_VERSION, Headers, Request, Response, canonical_name
+from harness.sip.message import (
+    SIP_VERSION,
+    Headers,
+    Request,
+    Response,
+    canonical_name,
+    lower_name,
+)
 from harness.sip.uri import check_name_addr, check_request_uri, check_via
 
 DEFAULT_MAX_SIZE: Final = 65535
@@ -77,22 +84,23 @@ _NAME_CACHE_LIMIT = 4096
 
 
 class _NameCache:
-    """Raw header name -> (canonical name, tracked key or None), validated once.
+    """Raw header name -> (canonical name, tracked key or None, lookup key), validated once.
 
-    The key is the lower-case name for the headers in :data:`_TRACKED`, None for
-    the others, so the per-line loop needs no further look-up.
+    The tracked key is the lower-case name for the headers in :data:`_TRACKED`, None
+    for the others, so the per-line loop needs no further look-up; the lookup key is
+    the lower-case canonical name :class:`Headers` compares (shared strings).
     """
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[str, str | None]] = {}
+        self.entries: dict[str, tuple[str, str | None, str]] = {}
 
-    def resolve(self, raw: str) -> tuple[str, str | None]:
+    def resolve(self, raw: str) -> tuple[str, str | None, str]:
         name = raw.rstrip(" \t")
         if not _TOKEN_RE.fullmatch(name):
             raise RemoteProtocolError(f"bad header name {raw!r}")
         canon = canonical_name(name)
         key = canon.lower()
-        entry = (canon, key if key in _TRACKED else None)
+        entry = (canon, key if key in _TRACKED else None, lower_name(canon))
         # Bounded: a peer sending random names must not grow memory without limit.
         if len(self.entries) < _NAME_CACHE_LIMIT:
             self.entries[raw] = entry
@@ -140,14 +148,18 @@ def _split_list(value: str) -> list[str]:
     return parts
 
 
-def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, list[str]]] | None:
-    """Header lines to fields, plus the values of the tracked headers by key.
+def _parse_fields(
+    lines: list[str],
+) -> tuple[list[tuple[str, str]], dict[str, list[str]], list[str]] | None:
+    """Header lines to fields, the values of the tracked headers by key, and every
+    field's lookup key (see :class:`_NameCache`).
 
     Returns None when a line is a continuation (folded): the caller unfolds and
     calls again.  Folding is rare, and finding it here costs nothing extra.
     """
     fields: list[tuple[str, str]] = []
     tracked: dict[str, list[str]] = {}
+    lowered: list[str] = []
     cache = _NAMES.entries
     recent = _RECENT_FIELDS
     if len(recent) > _RECENT_FIELDS_LIMIT:
@@ -164,7 +176,8 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, li
             if line[:1] in (" ", "\t"):
                 return None
             entry = _NAMES.resolve(raw_name)
-        canon, key = entry
+        canon, key, lookup = entry
+        lowered.append(lookup)
         value = value.strip(" \t")
         pair = (canon, value)
         shared = recent.setdefault(pair, pair)
@@ -176,7 +189,7 @@ def _parse_fields(lines: list[str]) -> tuple[list[tuple[str, str]], dict[str, li
                 tracked[key] = [value]
             else:
                 bucket.append(value)
-    return fields, tracked
+    return fields, tracked, lowered
 
 
 def _parse_head(head: bytes, validate: bool) -> tuple[Request | Response, int | None]:
@@ -235,12 +248,13 @@ def _parse_head(head: bytes, validate: bool) -> tuple[Request | Response, int | 
         parsed = _parse_fields(_FOLD_RE.sub(" ", text).split("\r\n")[1:])
         if parsed is None:  # pragma: no cover - unfolding leaves no continuation line
             raise RemoteProtocolError("folded header line")
-    fields, tracked = parsed
+    fields, tracked, lowered = parsed
+    headers = Headers.from_canonical(fields, tuple(lowered))
     message: Request | Response
     if method is None:
-        message = Response(headers=Headers.from_canonical(fields), status=status, reason=reason)
+        message = Response(headers=headers, status=status, reason=reason)
     else:
-        message = Request(headers=Headers.from_canonical(fields), method=method, uri=uri)
+        message = Request(headers=headers, method=method, uri=uri)
 
     length: int | None = None
     lengths = tracked.get("content-length")

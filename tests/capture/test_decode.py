@@ -22,6 +22,7 @@ from harness.capture.pcapfile import (
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
+    ethernet_frame,
     ipv4_packet,
     ipv6_packet,
     udp_datagram,
@@ -114,6 +115,34 @@ def test_vlan_tags_are_skipped(vlans: tuple[tuple[int, int], ...]) -> None:
     for src, dst, payload in invite_dialog("vlan", A, B):
         cap.udp(src, dst, payload)
     assert labels(decode(cap)) == DIALOG
+
+
+def _pppoe(packet: bytes, protocol: int) -> bytes:
+    """Ethernet, PPPoE session header (RFC 2516 §4), PPP protocol, then ``packet``."""
+    session = struct.pack("!BBHHH", 0x11, 0x00, 0x1234, len(packet) + 2, protocol)
+    return ethernet_frame(session + packet, 0x8864)
+
+
+@pytest.mark.parametrize(("a", "b", "protocol"), [(A, B, 0x0021), (A6, B6, 0x0057)])
+def test_pppoe_sessions_are_followed(a: tuple[str, int], b: tuple[str, int], protocol: int) -> None:
+    cap = CaptureBuilder()
+    for src, dst, payload in invite_dialog("pppoe", a, b):
+        ip = (ipv6_packet if ":" in src[0] else ipv4_packet)(
+            src[0], dst[0], IPPROTO_UDP, udp_datagram(src[1], dst[1], payload)
+        )
+        cap.raw(_pppoe(ip, protocol))
+    cap.raw(_pppoe(b"\xc0\x21\x01\x01\x00\x04", 0xC021))  # LCP: not IP, ignored
+    decoded = decode(cap)
+    assert labels(decoded) == DIALOG
+    assert decoded.issues == ()
+
+
+def test_truncated_pppoe_header_is_a_finding() -> None:
+    cap = CaptureBuilder()
+    cap.raw(ethernet_frame(b"\x11\x00\x12", 0x8864))
+    (issue,) = decode(cap).issues
+    assert issue.kind == "malformed-packet"
+    assert "PPPoE" in issue.reason
 
 
 def test_unsupported_link_type_is_reported_once() -> None:

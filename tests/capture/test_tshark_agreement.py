@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.capture import decode_capture
+from harness.capture import Decoded, decode_capture
 from harness.sip.message import Request
 from tests.capture.builders import (
     CaptureBuilder,
@@ -31,8 +31,11 @@ pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed"
 Key = tuple[str, str, str]
 
 
-def tshark_keys(path: Path) -> Counter[Key]:
-    """(Call-ID, CSeq, method or status) of every SIP message tshark finds."""
+def tshark_keys(path: Path, display_filter: str = "sip") -> Counter[Key]:
+    """(Call-ID, CSeq, method or status) of every SIP message tshark finds.
+
+    ``display_filter`` selects the frames (it should imply ``sip``).
+    """
     assert TSHARK is not None
     done = subprocess.run(
         [
@@ -41,7 +44,7 @@ def tshark_keys(path: Path) -> Counter[Key]:
             "-r",
             str(path),
             "-Y",
-            "sip",
+            display_filter,
             "-o",
             "sdp.establish_conversation:FALSE",
             "-T",
@@ -85,6 +88,11 @@ def tshark_keys(path: Path) -> Counter[Key]:
 def our_keys(path: Path) -> Counter[Key]:
     decoded = decode_capture(path)
     assert not any(i.kind == "internal-error" for i in decoded.issues)
+    return decoded_keys(decoded)
+
+
+def decoded_keys(decoded: Decoded) -> Counter[Key]:
+    """(Call-ID, CSeq, method or status) of every message the decoder found."""
     keys: Counter[Key] = Counter()
     for m in decoded.messages:
         msg = m.message
