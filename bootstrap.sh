@@ -18,7 +18,8 @@ shift || true
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-debian_packages=(docker.io docker-compose tshark sip-tester debootstrap iproute2 python3-venv ca-certificates openssl chromium sngrep)
+# gcc, libc6-dev and python3-dev let mypyc compile the decoder and checks (harness/accel.py).
+debian_packages=(docker.io docker-compose tshark sip-tester debootstrap iproute2 python3-venv python3-dev gcc libc6-dev ca-certificates openssl chromium sngrep)
 
 install_debian_packages() {
     local missing=()
@@ -61,6 +62,12 @@ make_venv() {
     echo "$want" > "$stamp"
 }
 
+compile_modules() {
+    # The same sources compiled by mypyc: optional (pure Python gives the same results,
+    # slower), so a failure is logged and set-up goes on. Up to date: does nothing.
+    log "$(.venv/bin/python -m harness.build_accel 2>&1 || true)"
+}
+
 start_docker_engine() {
     if docker_ok; then return 0; fi
     if [ -n "${DOCKER_HOST:-}" ]; then
@@ -97,6 +104,7 @@ build_images() {
 setup() {
     install_debian_packages
     make_venv
+    compile_modules
     start_docker_engine
     build_images
 }

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from harness import accel
 from harness.commands.common import EXIT_FAILURE, print_json, user_errors
 from harness.peers.engine import Engine, EngineUnavailable
 from harness.peers.images import IMAGES, image_tag
@@ -95,6 +96,20 @@ def check_program(program: str, package: str, purpose: str) -> Check:
     )
 
 
+def check_compiled() -> Check:
+    """Whether the compiled (mypyc) decoder and checks are in use; see harness.accel."""
+    state = accel.status()
+    if state.active:
+        return Check("compiled modules", True, state.reason)
+    problem = accel.missing_toolchain()
+    fix = (
+        f"optional, for speed: {problem}, then run ./bootstrap.sh setup"
+        if problem
+        else "optional, for speed: run ./bootstrap.sh setup (or python -m harness.build_accel)"
+    )
+    return Check("compiled modules", False, state.reason, fix)
+
+
 def run_checks() -> list[Check]:
     """Every readiness check, in the order they are shown."""
     engine_check, engine = check_engine()
@@ -106,6 +121,7 @@ def run_checks() -> list[Check]:
     checks.append(check_capture())
     checks.append(check_program("tshark", "tshark", "RTP statistics"))
     checks.append(check_program("sipp", "sip-tester", "load scenarios on the host"))
+    checks.append(check_compiled())
     return checks
 
 

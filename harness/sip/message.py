@@ -245,7 +245,7 @@ class Headers:
         has already done what :meth:`add` checks for every field. ``keys``, when
         given, is ``lower_name(name)`` of every field's name, in order.
         """
-        headers = cls.__new__(cls)
+        headers = cls()
         headers._fields = fields
         headers._keys = None if keys is None else _shared_keys(keys)
         headers._got = None

@@ -48,14 +48,7 @@ DEFAULT_MAX_SIZE: Final = 65535
 
 
 class _NeedData:
-    """Sentinel type of :data:`NEED_DATA`."""
-
-    _instance: _NeedData | None = None
-
-    def __new__(cls) -> _NeedData:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    """Sentinel type of :data:`NEED_DATA` (compare with ``is``: there is one)."""
 
     def __repr__(self) -> str:
         return "NEED_DATA"
