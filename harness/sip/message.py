@@ -180,7 +180,7 @@ _MEMO_LIMIT = 4096
 _LOOKUP_KEYS: dict[str, str] = {}
 _LOWER_NAMES: dict[str, str] = {}
 _SHARED_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
-#: Marks a name :meth:`Headers.get` has not memoised yet (None is a memoised "absent").
+#: Marks a value a memo below has not seen yet (None is a memoised answer).
 _UNSEEN: Final = object()
 #: Memo of :attr:`Message.cseq` by the header's value (bounded like the memos above).
 _CSEQS: dict[str, object] = {}
@@ -225,13 +225,11 @@ class Headers:
 
     # ``_keys`` caches the lower-cased field names for lookups (None until the first
     # lookup after a change); every method that changes ``_fields`` resets it.
-    # ``_got`` memoises :meth:`get` by the name asked for (None: not yet, or reset).
-    __slots__ = ("_fields", "_got", "_keys")
+    __slots__ = ("_fields", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._keys: tuple[str, ...] | None = None
-        self._got: dict[str, str | None] | None = None
         for name, value in fields:
             self.add(name, value)
 
@@ -248,7 +246,6 @@ class Headers:
         headers = cls()
         headers._fields = fields
         headers._keys = None if keys is None else _shared_keys(keys)
-        headers._got = None
         return headers
 
     def _lookup_keys(self) -> tuple[str, ...]:
@@ -263,7 +260,6 @@ class Headers:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.append((canonical_name(name), value))
         self._keys = None
-        self._got = None
 
     def insert_first(self, name: str, value: str) -> None:
         """Insert a field before every other (a new top Via, a pre-loaded Route)."""
@@ -271,7 +267,6 @@ class Headers:
             raise LocalProtocolError(f"header {name!r} value contains a line break")
         self._fields.insert(0, (canonical_name(name), value))
         self._keys = None
-        self._got = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every field of that name with one field (at the first one's place)."""
@@ -286,7 +281,6 @@ class Headers:
                     if i == index or pair[0].lower() != key
                 ]
                 self._keys = None
-                self._got = None
                 return
         self.add(canon, value)
 
@@ -307,38 +301,25 @@ class Headers:
             before = sum(1 for n, _ in self._fields[:at] if n.lower() != key)
             self._fields = kept[:before] + new + kept[before:]
         self._keys = None
-        self._got = None
 
     def remove(self, name: str) -> None:
         """Remove every field of that name."""
         key = canonical_name(name).lower()
         self._fields = [pair for pair in self._fields if pair[0].lower() != key]
         self._keys = None
-        self._got = None
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of that header (for a splittable header, the first element).
 
         Same answer as ``get_all(name)[0]``, without splitting every value (the
-        checks call this for every header of every captured message, several times
-        each: the answer is memoised until the fields change).
+        checks call this for every header of every captured message).
         """
-        got = self._got
-        if got is None:
-            got = self._got = {}
-        elif name in got:
-            found = got[name]
-            return default if found is None else found
-        value = got[name] = self._first(name)
-        return default if value is None else value
-
-    def _first(self, name: str) -> str | None:
         key = _LOOKUP_KEYS.get(name) or _lookup_key(name)
         keys = self._keys
         if keys is None:
             keys = self._lookup_keys()
         if key not in keys:
-            return None
+            return default
         fields = self._fields
         first = fields[keys.index(key)][1]
         if key in NON_SPLITTABLE:
@@ -360,7 +341,7 @@ class Headers:
             parts = split_header_values(value)
             if parts:
                 return parts[0]
-        return None
+        return default
 
     def get_all(self, name: str) -> list[str]:
         """Every value of that header, in order, comma-separated lists split.
@@ -416,7 +397,6 @@ class Headers:
         clone = Headers()
         clone._fields = list(self._fields)
         clone._keys = self._keys
-        clone._got = None
         return clone
 
 
