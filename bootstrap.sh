@@ -65,7 +65,7 @@ make_venv() {
 compile_modules() {
     # The same sources compiled by mypyc: optional (pure Python gives the same results,
     # slower), so a failure is logged and set-up goes on. Up to date: does nothing.
-    log "$(.venv/bin/python -m harness.build_accel 2>&1 || true)"
+    .venv/bin/python -m harness.build_accel 2>&1 | sed -u 's/^/[bootstrap] /' >&2 || true
 }
 
 start_docker_engine() {

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.accel import (
@@ -33,12 +33,18 @@ from harness.accel import (
 BUILD_TIMEOUT = 1800.0
 
 
-def build(*, force: bool = False, log: Path | None = None) -> str:
+def build(
+    *,
+    force: bool = False,
+    log: Path | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> str:
     """Compile the listed modules into :data:`BUILD_DIR` unless a current build is there.
 
-    Returns one line saying what happened. Raises :class:`BuildError` when the
-    toolchain is missing or mypyc fails (its output is in ``log``, by default
-    ``.build/accel/build.log``).
+    Returns one line saying what happened; ``announce`` is called with one line
+    before a compilation starts (it takes about a minute). Raises
+    :class:`BuildError` when the toolchain is missing or mypyc fails (its output is
+    in ``log``, by default ``.build/accel/build.log``).
     """
     digest = source_digest(MODULES)
     manifest_path = BUILD_DIR / MANIFEST
@@ -54,6 +60,11 @@ def build(*, force: bool = False, log: Path | None = None) -> str:
         raise BuildError(f"cannot compile: {problem}")
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     log = log or BUILD_DIR / "build.log"
+    if announce is not None:
+        announce(
+            f"compiling {len(MODULES)} modules with mypyc (about a minute on 2 cores; "
+            "again only when they change)"
+        )
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sipharness-accel-") as tmp:
         work = Path(tmp)
@@ -117,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: python -m harness.build_accel [--force]", file=sys.stderr)
         return 2
     try:
-        print(build(force="--force" in args))
+        print(build(force="--force" in args, announce=lambda line: print(line, flush=True)))
     except (BuildError, OSError) as err:
         print(f"compiled modules not built: {err}; the pure-Python modules are used")
         return 1

@@ -164,3 +164,14 @@ def test_an_edit_makes_the_digest_change(tmp_path: Path, monkeypatch: pytest.Mon
     edited = package / "capture" / "flows.py"
     edited.write_text(edited.read_text() + "\n# an edit\n")
     assert accel.source_digest() != first
+
+
+def test_build_command_arguments_and_up_to_date_build(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.build_accel import main
+
+    assert main(["--fast"]) == 2
+    assert "usage: python -m harness.build_accel [--force]" in capsys.readouterr().err
+    if not accel.status().active:
+        pytest.skip(f"no current compiled build here ({accel.status().reason})")
+    assert main([]) == 0  # current: nothing to compile, answers at once
+    assert capsys.readouterr().out == "compiled modules are up to date\n"
