@@ -10,6 +10,7 @@ bad argument.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.machinery
 import json
 import shutil
@@ -47,17 +48,31 @@ def build(
     in ``log``, by default ``.build/accel/build.log``).
     """
     digest = source_digest(MODULES)
-    manifest_path = BUILD_DIR / MANIFEST
-    if not force and manifest_path.is_file():
-        try:
-            current = json.loads(manifest_path.read_text(encoding="utf-8")).get("digest")
-        except (OSError, ValueError, AttributeError):
-            current = None
-        if current == digest:
-            return "compiled modules are up to date"
+    if not force and _built(digest):
+        return "compiled modules are up to date"
     problem = missing_toolchain()
     if problem is not None:
         raise BuildError(f"cannot compile: {problem}")
+    BUILD_DIR.parent.mkdir(parents=True, exist_ok=True)
+    # Two set-ups at once (two terminals, CI and a user) take turns; the second
+    # then finds the first one's build current.
+    with (BUILD_DIR.parent / "accel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not force and _built(digest):
+            return "compiled modules are up to date (just built by another process)"
+        return _compile(digest, log, announce)
+
+
+def _built(digest: str) -> bool:
+    """Whether :data:`BUILD_DIR` holds a build of exactly these sources."""
+    try:
+        manifest = json.loads((BUILD_DIR / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("digest") == digest
+
+
+def _compile(digest: str, log: Path | None, announce: Callable[[str], None] | None) -> str:
     BUILD_DIR.mkdir(parents=True, exist_ok=True)
     log = log or BUILD_DIR / "build.log"
     if announce is not None:
