@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Final, cast
 
 from harness.capture.decode import (
@@ -61,6 +60,12 @@ class Transaction:
     requests: tuple[CapturedMessage, ...]
     responses: tuple[CapturedMessage, ...]
     ack: CapturedMessage | None
+    #: The earliest and latest timestamps of its messages. Fields computed once when
+    #: the transaction is built, not cached properties: checks sort transactions by
+    #: ``start`` again and again, and mypyc compiles ``cached_property`` as a plain
+    #: property (recomputed on every read).
+    start: float
+    end: float
 
     @property
     def request(self) -> CapturedMessage | None:
@@ -94,24 +99,6 @@ class Transaction:
         """Requests, responses and ACK together, in time order."""
         every = [*self.requests, *self.responses, *([self.ack] if self.ack else [])]
         return tuple(sorted(every, key=lambda m: m.index))
-
-    @cached_property
-    def start(self) -> float:
-        # Checks sort transactions by start again and again: computed once, and
-        # without the sorted copy of ``messages``.
-        stamps = [m.timestamp for m in self.requests]
-        stamps.extend(m.timestamp for m in self.responses)
-        if self.ack is not None:
-            stamps.append(self.ack.timestamp)
-        return min(stamps)
-
-    @cached_property
-    def end(self) -> float:
-        stamps = [m.timestamp for m in self.requests]
-        stamps.extend(m.timestamp for m in self.responses)
-        if self.ack is not None:
-            stamps.append(self.ack.timestamp)
-        return max(stamps)
 
     @property
     def client(self) -> str | None:
@@ -184,16 +171,13 @@ class Call:
     end: float
     final_status: int | None
     sdp: tuple[SdpExchange, ...]
+    #: ``transactions`` sorted by :attr:`Transaction.start` (a stable sort); a field
+    #: for the reason given at :attr:`Transaction.start`.
+    transactions_by_start: tuple[Transaction, ...]
 
     @property
     def duration(self) -> float:
         return self.end - self.start
-
-    @cached_property
-    def transactions_by_start(self) -> tuple[Transaction, ...]:
-        """``transactions`` sorted by :attr:`Transaction.start` (a stable sort)."""
-        # Checks walk every call's transactions in time order: sorted once per call.
-        return tuple(sorted(self.transactions, key=lambda t: t.start))
 
     @property
     def media(self) -> tuple[SdpMedia, ...]:
@@ -309,6 +293,10 @@ class _TxnBuilder:
         return None
 
     def freeze(self) -> Transaction:
+        stamps = [m.timestamp for m in self.requests]
+        stamps.extend(m.timestamp for m in self.responses)
+        if self.ack is not None:
+            stamps.append(self.ack.timestamp)
         return Transaction(
             self.key,
             self.method,
@@ -318,6 +306,8 @@ class _TxnBuilder:
             tuple(self.requests),
             tuple(self.responses),
             self.ack,
+            min(stamps),
+            max(stamps),
         )
 
 
@@ -443,9 +433,13 @@ def build_ladder(
     return Ladder(tuple(columns), tuple(arrows), start)
 
 
+def _start(txn: Transaction) -> float:
+    return txn.start
+
+
 def _final_status(method: str, transactions: Iterable[Transaction]) -> int | None:
     status: int | None = None
-    for txn in sorted(transactions, key=lambda t: t.start):
+    for txn in sorted(transactions, key=_start):
         if txn.method != method:
             continue
         request = txn.request
@@ -502,6 +496,7 @@ def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
                 end=max(m.timestamp for m in members),
                 final_status=_final_status(method, transactions),
                 sdp=tuple(_sdp_exchanges(transactions, sdp_of)),
+                transactions_by_start=tuple(sorted(transactions, key=_start)),
             )
         )
     calls.sort(key=lambda c: c.messages[0].index)
