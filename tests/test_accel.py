@@ -175,3 +175,34 @@ def test_build_command_arguments_and_up_to_date_build(capsys: pytest.CaptureFixt
         pytest.skip(f"no current compiled build here ({accel.status().reason})")
     assert main([]) == 0  # current: nothing to compile, answers at once
     assert capsys.readouterr().out == "compiled modules are up to date\n"
+
+
+def test_doctor_reports_the_compiled_modules_as_optional(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.commands import doctor
+
+    monkeypatch.setattr(accel, "_state", [accel.Status(False, "pure Python (stale)")])
+    check = doctor.check_compiled()
+    assert (check.ok, check.optional, check.detail) == (False, True, "pure Python (stale)")
+    assert "optional, for speed" in check.fix
+    monkeypatch.setattr(accel, "_state", [accel.Status(True, "in use: 25 modules")])
+    assert doctor.check_compiled() == doctor.Check("compiled modules", True, "in use: 25 modules")
+
+
+def test_doctor_passes_when_only_an_optional_check_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+    from harness.commands import doctor
+
+    checks = [
+        doctor.Check("tshark", True, "/usr/bin/tshark"),
+        doctor.Check("compiled modules", False, "pure Python (stale)", "rebuild", optional=True),
+    ]
+    monkeypatch.setattr(doctor, "run_checks", lambda: checks)
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "OPTIONAL compiled modules pure Python (stale) — rebuild" in result.output
+    checks.append(doctor.Check("sipp", False, "sipp not found on PATH", "install it"))
+    assert CliRunner().invoke(app, ["doctor"]).exit_code == 1

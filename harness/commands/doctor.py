@@ -1,7 +1,8 @@
 """``sipharness doctor [--json]``: is this machine ready to run the harness?
 
-Each check is a line ``OK`` or ``MISSING`` with a sentence saying how to fix it. The
-command exits 0 when every check passes and 1 otherwise.
+Each check is a line ``OK``, ``MISSING`` or ``OPTIONAL`` (missing, but the harness
+works without it: the compiled modules) with a sentence saying how to fix it. The
+command exits 0 when every check but the optional ones passes and 1 otherwise.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ _ETH_P_ALL = 0x0003
 
 @dataclass(frozen=True)
 class Check:
-    """One readiness check: ``fix`` is empty when ``ok``."""
+    """One readiness check: ``fix`` is empty when ``ok``.
+
+    An ``optional`` check that fails is shown (``OPTIONAL``) but does not make the
+    command fail: the harness works without it, only slower or with less.
+    """
 
     name: str
     ok: bool
     detail: str
     fix: str = ""
+    optional: bool = False
 
 
 def check_engine() -> tuple[Check, Engine | None]:
@@ -107,7 +113,7 @@ def check_compiled() -> Check:
         if problem
         else "optional, for speed: run ./bootstrap.sh setup (or python -m harness.build_accel)"
     )
-    return Check("compiled modules", False, state.reason, fix)
+    return Check("compiled modules", False, state.reason, fix, optional=True)
 
 
 def run_checks() -> list[Check]:
@@ -135,12 +141,12 @@ def doctor(
         print_json([asdict(check) for check in checks])
     else:
         for check in checks:
-            status = "OK" if check.ok else "MISSING"
+            status = "OK" if check.ok else "OPTIONAL" if check.optional else "MISSING"
             line = f"{status:<8} {check.name:<16} {check.detail}"
             if check.fix:
                 line = f"{line} — {check.fix}"
             typer.echo(line)
-    if not all(check.ok for check in checks):
+    if not all(check.ok or check.optional for check in checks):
         raise typer.Exit(code=EXIT_FAILURE)
 
 
