@@ -25,7 +25,7 @@ Grouping rules (RFC 3261 §17.1.3 and §17.2.3):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final, cast
 
@@ -341,41 +341,18 @@ def build_transactions(messages: Iterable[CapturedMessage]) -> tuple[Transaction
     return tuple(builder.freeze() for builder in builders.values())
 
 
-class _SdpOf:
-    """``message_sdp`` of captured messages, each body read once while flows are built.
+def _sdp_exchanges(transactions: Iterable[Transaction]) -> list[SdpExchange]:
+    """Label every SDP body of a call as offer or answer (see :class:`SdpExchange`).
 
-    Keyed by the record's id: the records stay referenced (by the memo itself) for
-    as long as it lives, so an id cannot stand for another record.
+    ``message_sdp`` memoises each body's media, so reading them again here (and in the
+    ladder) after the decoder did costs a lookup, not a parse.
     """
-
-    __slots__ = ("_found",)
-
-    def __init__(self) -> None:
-        self._found: dict[int, tuple[CapturedMessage, tuple[SdpMedia, ...] | None]] = {}
-
-    def __call__(self, captured: CapturedMessage) -> tuple[SdpMedia, ...] | None:
-        msg = captured.message
-        if not msg.body:
-            return None
-        entry = self._found.get(id(captured))
-        if entry is not None and entry[0] is captured:
-            return entry[1]
-        media = message_sdp(msg)
-        self._found[id(captured)] = (captured, media)
-        return media
-
-
-def _sdp_exchanges(
-    transactions: Iterable[Transaction],
-    sdp_of: Callable[[CapturedMessage], tuple[SdpMedia, ...] | None],
-) -> list[SdpExchange]:
-    """Label every SDP body of a call as offer or answer (see :class:`SdpExchange`)."""
     items: list[tuple[CapturedMessage, bool, tuple[SdpMedia, ...]]] = []
     for txn in transactions:
         request = txn.request
-        request_offered = request is not None and sdp_of(request) is not None
+        request_offered = request is not None and message_sdp(request.message) is not None
         for message in txn.messages:
-            media = sdp_of(message)
+            media = message_sdp(message.message)
             if media is not None:
                 items.append((message, request_offered, media))
     items.sort(key=lambda item: item[0].index)
@@ -399,16 +376,8 @@ def _sdp_exchanges(
     return found
 
 
-def build_ladder(
-    messages: Iterable[CapturedMessage],
-    *,
-    sdp_of: Callable[[CapturedMessage], tuple[SdpMedia, ...] | None] | None = None,
-) -> Ladder:
-    """A :class:`Ladder` of ``messages`` (any subset, in the given order).
-
-    ``sdp_of`` (same answer as ``message_sdp(captured.message)``) lets a caller that
-    has read the SDP bodies already share that work.
-    """
+def build_ladder(messages: Iterable[CapturedMessage]) -> Ladder:
+    """A :class:`Ladder` of ``messages`` (any subset, in the given order)."""
     columns: dict[str, int] = {}
     arrows: list[Arrow] = []
     start: float | None = None
@@ -427,7 +396,7 @@ def build_ladder(
                 captured.transport,
                 captured.index,
                 isinstance(msg, Request),
-                (message_sdp(msg) if sdp_of is None else sdp_of(captured)) is not None,
+                message_sdp(msg) is not None,
             )
         )
     return Ladder(tuple(columns), tuple(arrows), start)
@@ -437,9 +406,10 @@ def _start(txn: Transaction) -> float:
     return txn.start
 
 
-def _final_status(method: str, transactions: Iterable[Transaction]) -> int | None:
+def _final_status(method: str, by_start: Iterable[Transaction]) -> int | None:
+    """See :attr:`Call.final_status`; ``by_start`` is the call's transactions by start."""
     status: int | None = None
-    for txn in sorted(transactions, key=_start):
+    for txn in by_start:
         if txn.method != method:
             continue
         request = txn.request
@@ -470,9 +440,9 @@ def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
             by_call.setdefault(call_id, []).append(captured)
     calls: list[Call] = []
     every_txn: list[Transaction] = []
-    sdp_of = _SdpOf()
     for call_id, members in by_call.items():
         transactions = build_transactions(members)
+        by_start = tuple(sorted(transactions, key=_start))
         every_txn.extend(transactions)
         first_request = next((m for m in members if m.is_request), None)
         if first_request is not None:
@@ -494,12 +464,12 @@ def _build_flows(source: Decoded | Iterable[CapturedMessage]) -> Flows:
                 participants=tuple(participants),
                 start=members[0].timestamp,
                 end=max(m.timestamp for m in members),
-                final_status=_final_status(method, transactions),
-                sdp=tuple(_sdp_exchanges(transactions, sdp_of)),
-                transactions_by_start=tuple(sorted(transactions, key=_start)),
+                final_status=_final_status(method, by_start),
+                sdp=tuple(_sdp_exchanges(transactions)),
+                transactions_by_start=by_start,
             )
         )
     calls.sort(key=lambda c: c.messages[0].index)
     every_txn.sort(key=lambda t: t.messages[0].index)
-    ladder = build_ladder(messages, sdp_of=sdp_of)
+    ladder = build_ladder(messages)
     return Flows(tuple(calls), tuple(every_txn), ladder, tuple(orphans))
