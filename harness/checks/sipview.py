@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, Generic, TypeVar, cast
 
 from harness.capture.decode import CapturedMessage, Unreachable
 from harness.capture.flows import Call, Transaction, from_tag, to_tag
@@ -34,33 +34,46 @@ CHALLENGE_HEADERS = {401: "WWW-Authenticate", 407: "Proxy-Authenticate"}
 _RECENT_VALUES = 8192
 _AUTH_VALUES = 32768
 
+_T = TypeVar("_T")
 _MISSING: Final = object()
 
 
-_MEMOS: list[dict[str, Any]] = []
+class _ValueMemo(Generic[_T]):
+    """``parse(text)`` memoised by text: bounded, or unbounded inside a whole run."""
+
+    __slots__ = ("_bound", "_parse", "_values")
+
+    def __init__(self, parse: Callable[[str], _T], bound: int) -> None:
+        self._parse = parse
+        self._bound = bound
+        self._values: dict[str, _T] = {}
+
+    def __call__(self, value: str) -> _T:
+        found = self._values.get(value, _MISSING)
+        if found is _MISSING:
+            parsed = self._parse(value)
+            if not _WHOLE_RUNS and len(self._values) >= self._bound:
+                self._values.clear()
+            self._values[value] = parsed
+            return parsed
+        return cast(_T, found)
+
+    def clear(self) -> None:
+        self._values.clear()
+
+
+_MEMOS: list[_ValueMemo[Any]] = []
 # One entry per active :func:`whole_run_memo` block (a list: no ``global`` needed).
 _WHOLE_RUNS: list[None] = []
 
 
-def _memo(values: dict[str, Any], value: str, parse: Callable[[str], Any], bound: int) -> Any:
-    """``parse(value)`` memoised in ``values``: bounded, or unbounded inside a whole run.
+def _memoised(bound: int) -> Callable[[Callable[[str], _T]], _ValueMemo[_T]]:
+    def wrap(parse: Callable[[str], _T]) -> _ValueMemo[_T]:
+        memo = _ValueMemo(parse, bound)
+        _MEMOS.append(memo)
+        return memo
 
-    One plain function shared by the memoised readers below (rather than a decorator
-    making closures): compiled by mypyc, a hit is then a native call and a dict read.
-    """
-    found = values.get(value, _MISSING)
-    if found is _MISSING:
-        found = parse(value)
-        if not _WHOLE_RUNS and len(values) >= bound:
-            values.clear()
-        values[value] = found
-    return found
-
-
-def _new_memo() -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    _MEMOS.append(values)
-    return values
+    return wrap
 
 
 @contextmanager
@@ -114,14 +127,8 @@ def name_addr(value: str | None) -> NameAddr | None:
     return _name_addr(value)
 
 
+@_memoised(_RECENT_VALUES)
 def _name_addr(value: str) -> NameAddr | None:
-    return cast("NameAddr | None", _memo(_NAME_ADDR_MEMO, value, _parse_name_addr, _RECENT_VALUES))
-
-
-_NAME_ADDR_MEMO: Final = _new_memo()
-
-
-def _parse_name_addr(value: str) -> NameAddr | None:
     try:
         return parse_name_addr(value)
     except (SipError, ValueError):
@@ -138,14 +145,8 @@ def request_uri(msg: Request) -> SipUri | TelUri | None:
     return _uri(msg.uri)
 
 
+@_memoised(_RECENT_VALUES)
 def _uri(text: str) -> SipUri | TelUri | None:
-    return cast("SipUri | TelUri | None", _memo(_URI_MEMO, text, _parse_uri, _RECENT_VALUES))
-
-
-_URI_MEMO: Final = _new_memo()
-
-
-def _parse_uri(text: str) -> SipUri | TelUri | None:
     try:
         return parse_uri(text)
     except (SipError, ValueError):
@@ -183,14 +184,8 @@ def top_via(msg: Request | Response) -> Via | None:
     return _via(value)
 
 
+@_memoised(_RECENT_VALUES)
 def _via(value: str) -> Via | None:
-    return cast("Via | None", _memo(_VIA_MEMO, value, _parse_via, _RECENT_VALUES))
-
-
-_VIA_MEMO: Final = _new_memo()
-
-
-def _parse_via(value: str) -> Via | None:
     try:
         return parse_via(value)
     except (SipError, ValueError):
@@ -204,15 +199,8 @@ def credentials(msg: Request) -> Iterator[tuple[str, str, Credentials | None]]:
             yield header, value, _credentials(value)
 
 
+@_memoised(_AUTH_VALUES)
 def _credentials(value: str) -> Credentials | None:
-    found = _memo(_CREDENTIALS_MEMO, value, _parse_credentials, _AUTH_VALUES)
-    return cast("Credentials | None", found)
-
-
-_CREDENTIALS_MEMO: Final = _new_memo()
-
-
-def _parse_credentials(value: str) -> Credentials | None:
     try:
         return parse_credentials(value)
     except (SipError, ValueError):
@@ -234,15 +222,8 @@ def challenges(msg: Response) -> tuple[Challenge, ...]:
     return tuple(found)
 
 
+@_memoised(_AUTH_VALUES)
 def _challenges(value: str) -> tuple[Challenge, ...]:
-    found = _memo(_CHALLENGES_MEMO, value, _parse_challenges, _AUTH_VALUES)
-    return cast("tuple[Challenge, ...]", found)
-
-
-_CHALLENGES_MEMO: Final = _new_memo()
-
-
-def _parse_challenges(value: str) -> tuple[Challenge, ...]:
     try:
         return tuple(parse_challenges(value))
     except (SipError, ValueError):

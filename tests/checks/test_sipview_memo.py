@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import cast
-
 from harness.checks import sipview
 from harness.checks.run import build_context
 
 from .builders import good_trace
 
 
-def _counting_memo(bound: int) -> tuple[Callable[[str], str], list[str]]:
-    """A reader memoised the way sipview's are (one registered memo dict)."""
+def _counting_memo(bound: int) -> tuple[sipview._ValueMemo[str], list[str]]:
     calls: list[str] = []
-    values = sipview._new_memo()
 
     def parse(value: str) -> str:
         calls.append(value)
         return value.upper()
 
-    def memo(value: str) -> str:
-        return cast(str, sipview._memo(values, value, parse, bound))
-
-    return memo, calls
+    return sipview._memoised(bound)(parse), calls
 
 
 def test_bounded_outside_a_run() -> None:
