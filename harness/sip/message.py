@@ -243,7 +243,7 @@ class Headers:
         has already done what :meth:`add` checks for every field. ``keys``, when
         given, is ``lower_name(name)`` of every field's name, in order.
         """
-        headers = cls()
+        headers = cls()  # not cls.__new__(cls): mypyc cannot compile that (harness.accel)
         headers._fields = fields
         headers._keys = None if keys is None else _shared_keys(keys)
         return headers
